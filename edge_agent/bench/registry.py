@@ -1,0 +1,22 @@
+"""The benchmarks ``edge-agent bench NAME`` knows, imported only when run."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+# name -> "module:function"; the function takes the parsed arguments and returns the JSON object.
+BENCHMARKS: dict[str, str] = {
+    "bus": "edge_agent.bench.bus:bench_from_args",
+}
+
+
+def run_benchmark(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Import and run benchmark ``name``; return its JSON-ready result."""
+    module_name, _, function_name = BENCHMARKS[name].partition(":")
+    function: Callable[[argparse.Namespace], dict[str, Any]] = getattr(
+        importlib.import_module(module_name), function_name
+    )
+    return function(args)

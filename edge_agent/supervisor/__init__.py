@@ -1,0 +1,20 @@
+"""The supervisor: module lifecycle, restart policy, health, watchdog and shutdown."""
+
+from edge_agent.module_order import DependencyCycle, start_order
+from edge_agent.supervisor.backoff import Backoff, FailureWindow
+from edge_agent.supervisor.lifecycle import TRANSITIONS, IllegalTransition, check_transition
+from edge_agent.supervisor.runner import ModuleRunner
+from edge_agent.supervisor.supervisor import ExitCode, Supervisor
+
+__all__ = [
+    "TRANSITIONS",
+    "Backoff",
+    "DependencyCycle",
+    "ExitCode",
+    "FailureWindow",
+    "IllegalTransition",
+    "ModuleRunner",
+    "Supervisor",
+    "check_transition",
+    "start_order",
+]

@@ -1,0 +1,287 @@
+"""Runs one module through its lifecycle: start, readiness, run, failure, backoff, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from edge_agent.bus import Bus
+from edge_agent.clock import Clock
+from edge_agent.config import ModulePlan
+from edge_agent.module_api import Module, ModuleContext, ModuleState, NotReady, RestartPolicy
+from edge_agent.supervisor.backoff import Backoff, FailureWindow
+from edge_agent.supervisor.lifecycle import TERMINAL, check_transition
+
+# After a task has been cancelled, how long we wait for it to actually end before naming it
+# a straggler and moving on.
+CANCEL_GRACE_S = 0.5
+
+
+class _Failure(Exception):
+    """Internal: one start or run attempt failed for the given reason."""
+
+
+async def _wait_bounded(tasks: Sequence[asyncio.Task[Any]], grace_s: float) -> list[str]:
+    """Cancel ``tasks``, wait up to ``timeout``, and return the names of those still alive."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=grace_s)
+    return [task.get_name() for task in pending if not task.done()]
+
+
+class ModuleRunner:
+    """Owns one module instance at a time and applies its restart policy.
+
+    The supervisor reads ``state``, ``restarts``, ``last_error`` and ``health`` for the health
+    model; ``running`` is set while the module is RUNNING.
+    """
+
+    def __init__(
+        self,
+        plan: ModulePlan,
+        *,
+        bus: Bus,
+        clock: Clock,
+        state_root: Path,
+        vehicle_id: str,
+        register_liveness: Callable[[str, Callable[[], bool]], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.plan = plan
+        self.name = plan.name
+        self.settings = plan.settings
+        self._bus = bus
+        self._clock = clock
+        self._state_root = state_root
+        self._vehicle_id = vehicle_id
+        self._register_liveness = register_liveness
+        self.state = ModuleState.LOADING
+        self.state_since = clock.monotonic()
+        self.restarts = 0
+        self.failures = 0
+        self.last_error = ""
+        self.stragglers: list[str] = []
+        self.module: Module[Any] | None = None
+        self.context: ModuleContext | None = None
+        self.running = asyncio.Event()
+        self.settled = asyncio.Event()  # set on RUNNING or on any terminal state
+        self._stop_requested = asyncio.Event()
+        self._backoff = Backoff(
+            plan.settings.backoff_initial_s, plan.settings.backoff_max_s, rng=rng or random.Random()
+        )
+        self._window = FailureWindow(plan.settings.failure_window_s, plan.settings.max_failures)
+        self._log = structlog.get_logger("edge_agent.supervisor").bind(module=self.name)
+        self.on_state_change: Callable[[ModuleRunner], None] | None = None
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _set_state(self, target: ModuleState, reason: str = "") -> None:
+        if target is self.state:
+            return
+        check_transition(self.state, target)
+        self._log.info("module state", state=target.value, previous=self.state.value, reason=reason)
+        self.state = target
+        self.state_since = self._clock.monotonic()
+        if target is ModuleState.RUNNING:
+            self.running.set()
+            self.settled.set()
+        else:
+            self.running.clear()
+            if target in TERMINAL:
+                self.settled.set()
+        if self.on_state_change is not None:
+            self.on_state_change(self)
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the module has stopped trying (failed, broken or stopped)."""
+        return self.state in TERMINAL
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def lifecycle(self, dependencies: Sequence[ModuleRunner]) -> None:
+        """Start (after ``dependencies`` run), run, and restart by policy until told to stop."""
+        attempt = 0
+        while not self._stop_requested.is_set():
+            blocker = await self._wait_for_dependencies(dependencies)
+            if self._stop_requested.is_set():
+                break
+            if blocker:
+                self.last_error = blocker
+                self._set_state(ModuleState.FAILED, blocker)
+                return
+            attempt += 1
+            if attempt > 1:
+                self.restarts += 1
+            self._set_state(ModuleState.STARTING)
+            outcome, reason, retry_only = await self._attempt()
+            if self._stop_requested.is_set():
+                break
+            if outcome == "completed":
+                if self.settings.restart is not RestartPolicy.ALWAYS:
+                    self._set_state(ModuleState.STOPPED, "run() returned")
+                    return
+                delay = self._backoff.delay(1)
+            else:
+                self.last_error = reason
+                if not retry_only:
+                    self.failures += 1
+                    count = self._window.record(self._clock.monotonic())
+                    if count >= self.settings.max_failures:
+                        window = self.settings.failure_window_s
+                        self._set_state(
+                            ModuleState.BROKEN, f"{count} failures within {window:g} s: {reason}"
+                        )
+                        return
+                    if self.settings.restart is RestartPolicy.NEVER:
+                        self._set_state(ModuleState.FAILED, reason)
+                        return
+                delay = self._backoff.delay(attempt)
+            self._set_state(ModuleState.BACKING_OFF, f"retry in {delay:.2f} s")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._stop_requested.wait()
+        if self.state is not ModuleState.STOPPED:
+            if self.state in (ModuleState.STARTING, ModuleState.RUNNING):
+                self._set_state(ModuleState.STOPPING)
+            self._set_state(ModuleState.STOPPED, "shutdown")
+
+    async def _wait_for_dependencies(self, dependencies: Sequence[ModuleRunner]) -> str:
+        for dependency in dependencies:
+            while not dependency.running.is_set():
+                if dependency.terminal:
+                    return f"dependency {dependency.name!r} is {dependency.state.value}"
+                waiters = [
+                    asyncio.ensure_future(dependency.running.wait()),
+                    asyncio.ensure_future(self._stop_requested.wait()),
+                    asyncio.ensure_future(dependency.settled.wait()),
+                ]
+                try:
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
+                if self._stop_requested.is_set():
+                    return ""
+        return ""
+
+    def _new_instance(self) -> Module[Any]:
+        state_dir = self._state_root / "modules" / self.name
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.context = ModuleContext(
+            name=self.name,
+            bus=self._bus,
+            state_dir=state_dir,
+            clock=self._clock,
+            vehicle_id=self._vehicle_id,
+            liveness=self._register_liveness,
+        )
+        return self.plan.module_class(self.plan.config, self.context)
+
+    async def _attempt(self) -> tuple[str, str, bool]:
+        """One start-and-run attempt: ("completed"|"failed", reason, retry_without_counting)."""
+        try:
+            module = self._new_instance()
+        except Exception as error:
+            return "failed", f"could not be created: {type(error).__name__}: {error}", False
+        self.module = module
+        assert self.context is not None
+        task_failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._watch_spawned(task_failed)
+        try:
+            try:
+                async with asyncio.timeout(self.settings.start_timeout_s):
+                    await module.setup()
+                    await module.start()
+            except TimeoutError:
+                return (
+                    "failed",
+                    f"did not signal readiness within {self.settings.start_timeout_s:g} s",
+                    False,
+                )
+            except NotReady as error:
+                return "failed", f"not ready: {error}", True
+            except Exception as error:
+                return "failed", f"start failed: {type(error).__name__}: {error}", False
+            if task_failed.done():
+                return "failed", task_failed.result(), False
+            self._set_state(ModuleState.RUNNING)
+            run_task = asyncio.get_running_loop().create_task(module.run(), name=f"{self.name}.run")
+            stop_wait = asyncio.ensure_future(self._stop_requested.wait())
+            watched: list[asyncio.Future[Any]] = [run_task, stop_wait, task_failed]
+            try:
+                await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop_wait.cancel()
+            if task_failed.done():
+                await _wait_bounded([run_task], CANCEL_GRACE_S)
+                return "failed", task_failed.result(), False
+            if not run_task.done():  # stop requested
+                self._set_state(ModuleState.STOPPING)
+                await _wait_bounded([run_task], CANCEL_GRACE_S)
+                return "completed", "stopped", False
+            if run_task.cancelled():
+                return "failed", "run() was cancelled", False
+            run_error = run_task.exception()
+            if run_error is not None:
+                return "failed", f"run failed: {type(run_error).__name__}: {run_error}", False
+            return "completed", "run() returned", False
+        finally:
+            if not task_failed.done():
+                task_failed.cancel()
+            await self._teardown(module)
+
+    def _watch_spawned(self, task_failed: asyncio.Future[str]) -> None:
+        assert self.context is not None
+
+        def check(task: asyncio.Task[Any]) -> None:
+            if task_failed.done():
+                return
+            error = task.exception()
+            task_failed.set_result(
+                f"task {task.get_name()!r} failed: {type(error).__name__}: {error}"
+            )
+
+        self.context.task_failed = check
+
+    async def _teardown(self, module: Module[Any]) -> None:
+        """Stop the instance within its stop limit, then cancel what it left behind."""
+        assert self.context is not None
+        context = self.context
+        limit = self.settings.stop_timeout_s
+        stop_task = asyncio.get_running_loop().create_task(module.stop(), name=f"{self.name}.stop")
+        done, _ = await asyncio.wait([stop_task], timeout=limit)
+        stragglers: list[str] = []
+        if not done:
+            self._log.warning("module stop timed out", limit_s=limit)
+            self.last_error = f"stop() did not finish within {limit:g} s; cancelled"
+            stragglers += await _wait_bounded([stop_task], CANCEL_GRACE_S)
+        elif stop_task.exception() is not None:
+            error = stop_task.exception()
+            self._log.warning("module stop failed", error=f"{type(error).__name__}: {error}")
+        stragglers += await _wait_bounded(list(context.tasks), CANCEL_GRACE_S)
+        for callback in context.take_stop_callbacks():
+            try:
+                result = callback()
+                if inspect.isawaitable(result):
+                    async with asyncio.timeout(limit):
+                        await result
+            except Exception as error:
+                self._log.warning("stop callback failed", error=f"{type(error).__name__}: {error}")
+        if stragglers:
+            self._log.warning("tasks did not end when cancelled", tasks=stragglers)
+        self.stragglers = stragglers
+        self.module = None
+
+    def request_stop(self) -> None:
+        """Ask the lifecycle to end; the module's ``stop`` runs within its stop limit."""
+        self._stop_requested.set()

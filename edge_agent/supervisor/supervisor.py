@@ -1,0 +1,299 @@
+"""The supervisor: starts modules in dependency order, watches them, and shuts down in stages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from edge_agent.bus import Bus, Priority
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.config import LoadedConfig
+from edge_agent.health import write_health_file
+from edge_agent.module_api import ModuleState
+from edge_agent.module_order import start_order
+from edge_agent.sdnotify import SystemdNotifier
+from edge_agent.supervisor.runner import CANCEL_GRACE_S, ModuleRunner
+from edge_agent.version import __version__
+
+HEALTH_TOPIC = "agent/health"
+LOOP_LAG_PROBE_S = 0.1
+
+
+class ExitCode:
+    """Process exit statuses of ``edge-agent run``."""
+
+    OK = 0
+    REQUIRED_MODULE_FAILED = 4
+
+
+class Supervisor:
+    """Hosts the configured modules for the life of the agent process.
+
+    ``run`` returns the process exit status after a staged shutdown: stop modules (dependents
+    first) within ``shutdown_timeout_s`` in total, cancel and name what is left, close the bus.
+    """
+
+    def __init__(
+        self,
+        config: LoadedConfig,
+        *,
+        bus: Bus | None = None,
+        clock: Clock | None = None,
+        notifier: SystemdNotifier | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.agent.agent
+        self.bus = bus or Bus()
+        self.clock = clock or SystemClock()
+        self.notifier = notifier or SystemdNotifier()
+        self.state = "starting"
+        self.started_at = time.time()
+        self.ready = False
+        self.loop_lag_s = 0.0
+        self.stragglers: list[str] = []
+        self._stop = asyncio.Event()
+        self._changed = asyncio.Event()  # health file needs rewriting
+        self._wake = asyncio.Event()  # the supervise loop should look again
+        self._liveness: dict[str, Callable[[], bool]] = {}
+        self._log = structlog.get_logger("edge_agent.supervisor")
+        order = start_order(
+            {name: plan.module_class.requires for name, plan in config.modules.items()}
+        )
+        self.runners: dict[str, ModuleRunner] = {}
+        for name in order:
+            runner = ModuleRunner(
+                config.modules[name],
+                bus=self.bus,
+                clock=self.clock,
+                state_root=self.settings.state_dir,
+                vehicle_id=self.settings.vehicle_id,
+                register_liveness=self._register_liveness,
+            )
+            runner.on_state_change = self._module_changed
+            self.runners[name] = runner
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def _register_liveness(self, name: str, check: Callable[[], bool]) -> None:
+        self._liveness[name] = check
+
+    def _module_changed(self, runner: ModuleRunner) -> None:
+        self._changed.set()
+        self._wake.set()
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """Begin the staged shutdown (what SIGTERM and SIGINT do)."""
+        if not self._stop.is_set():
+            self._log.info("shutdown requested", reason=reason)
+            self._stop.set()
+            self._wake.set()
+
+    # -- health ------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The health model: agent state plus state, restarts and last error per module."""
+        now = self.clock.monotonic()
+        modules: dict[str, Any] = {}
+        for name, runner in self.runners.items():
+            report = runner.context.health.report if runner.context else None
+            modules[name] = {
+                "state": runner.state.value,
+                "required": runner.settings.required,
+                "version": runner.plan.module_class.version,
+                "restarts": runner.restarts,
+                "failures": runner.failures,
+                "last_error": runner.last_error,
+                "state_for_s": round(now - runner.state_since, 3),
+                "ok": report.ok if report else runner.state is ModuleState.RUNNING,
+                "reason": report.reason if report else "",
+                "details": dict(report.details) if report else {},
+            }
+        return {
+            "agent": {
+                "pid": os.getpid(),
+                "version": __version__,
+                "vehicle_id": self.settings.vehicle_id,
+                "state": self.state,
+                "ready": self.ready,
+                "started_at": self.started_at,
+                "updated_at": time.time(),
+                "health_interval_s": self.settings.health_interval_s,
+                "loop_lag_ms": round(self.loop_lag_s * 1000, 3),
+                "stragglers": self.stragglers,
+            },
+            "modules": modules,
+            "bus": [vars(stats) for stats in self.bus.stats()],
+        }
+
+    async def _write_health(self) -> None:
+        snapshot = self.snapshot()
+        try:
+            await asyncio.to_thread(write_health_file, self.settings.state_dir, snapshot)
+        except OSError as error:
+            self._log.warning("could not write the health file", error=str(error))
+        self.bus.publish_nowait(HEALTH_TOPIC, snapshot, priority=Priority.CONTROL)
+
+    async def _health_loop(self) -> None:
+        while True:
+            await self._write_health()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.health_interval_s):
+                    await self._changed.wait()
+            self._changed.clear()
+
+    # -- watchdog ----------------------------------------------------------------------------
+
+    async def _loop_lag_probe(self) -> None:
+        """Measure how late the event loop wakes us; a blocked loop shows as a large lag."""
+        lag_window: list[float] = []
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(LOOP_LAG_PROBE_S)
+            lag = max(0.0, time.monotonic() - before - LOOP_LAG_PROBE_S)
+            lag_window.append(lag)
+            if len(lag_window) > 10:
+                lag_window.pop(0)
+            self.loop_lag_s = max(lag_window)
+
+    def alive(self) -> tuple[bool, str]:
+        """Whether the watchdog may be pinged now, and if not, why."""
+        if self.loop_lag_s > self.settings.watchdog_max_loop_lag_s:
+            return False, f"event loop lag {self.loop_lag_s * 1000:.0f} ms"
+        for name, check in self._liveness.items():
+            try:
+                if not check():
+                    return False, f"module {name!r} liveness check failed"
+            except Exception as error:
+                return False, f"module {name!r} liveness check raised {type(error).__name__}"
+        return True, ""
+
+    async def _watchdog_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            ok, reason = self.alive()
+            if ok:
+                self.notifier.watchdog()
+            else:
+                self._log.warning("watchdog ping withheld", reason=reason)
+
+    # -- running -----------------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _required_failure(self) -> ModuleRunner | None:
+        for runner in self.runners.values():
+            if runner.settings.required and runner.state in (
+                ModuleState.BROKEN,
+                ModuleState.FAILED,
+            ):
+                return runner
+        return None
+
+    def _all_required_running(self) -> bool:
+        return all(r.running.is_set() for r in self.runners.values() if r.settings.required)
+
+    def _install_signal_handlers(self) -> list[signal.Signals]:
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, self.request_stop, signum.name)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # not the main thread: the embedding application handles signals
+            installed.append(signum)
+        return installed
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT (or a required module breaks); return the exit status."""
+        installed = self._install_signal_handlers()
+        exit_code = ExitCode.OK
+        try:
+            self.notifier.status(f"starting {len(self.runners)} modules")
+            self._spawn(self._loop_lag_probe(), "agent.loop_lag_probe")
+            self._spawn(self._health_loop(), "agent.health")
+            if self.notifier.watchdog_interval_s:
+                self._spawn(
+                    self._watchdog_loop(self.notifier.watchdog_interval_s / 2), "agent.watchdog"
+                )
+            for name, runner in self.runners.items():
+                dependencies = [self.runners[d] for d in runner.plan.module_class.requires]
+                self._tasks[name] = asyncio.get_running_loop().create_task(
+                    runner.lifecycle(dependencies), name=f"agent.module[{name}]"
+                )
+            exit_code = await self._supervise()
+        finally:
+            await self._shutdown()
+            loop = asyncio.get_running_loop()
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+        return exit_code
+
+    async def _supervise(self) -> int:
+        while not self._stop.is_set():
+            broken = self._required_failure()
+            if broken is not None:
+                self._log.error(
+                    "required module failed; stopping the agent",
+                    module=broken.name,
+                    state=broken.state.value,
+                    error=broken.last_error,
+                )
+                return ExitCode.REQUIRED_MODULE_FAILED
+            if not self.ready and self._all_required_running():
+                self.ready = True
+                self.state = "running"
+                running = sum(1 for r in self.runners.values() if r.running.is_set())
+                self.notifier.ready(f"running {running}/{len(self.runners)} modules")
+                self._log.info("agent ready", modules=running, total=len(self.runners))
+                self._changed.set()
+            await self._wake.wait()
+            self._wake.clear()
+        return ExitCode.OK
+
+    async def _shutdown(self) -> None:
+        """Stage 1: stop modules, dependents first; stage 2: cancel stragglers; stage 3: bus."""
+        self.state = "stopping"
+        self.notifier.stopping("stopping modules")
+        deadline = self.clock.monotonic() + self.settings.shutdown_timeout_s
+        for name in reversed(list(self.runners)):
+            runner = self.runners[name]
+            runner.request_stop()
+            task = self._tasks.get(name)
+            if task is None:
+                continue
+            remaining = deadline - self.clock.monotonic()
+            budget = min(runner.settings.stop_timeout_s + CANCEL_GRACE_S * 3, max(remaining, 0.0))
+            done, _ = await asyncio.wait([task], timeout=budget)
+            if not done:
+                self._log.warning("module did not stop in time; cancelling", module=name)
+        leftovers = [task for task in self._tasks.values() if not task.done()]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=CANCEL_GRACE_S)
+        self.stragglers = [task.get_name() for task in leftovers if not task.done()]
+        for runner in self.runners.values():
+            self.stragglers.extend(runner.stragglers)
+        if self.stragglers:
+            self._log.warning("shutdown left tasks behind", tasks=self.stragglers)
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.bus.close()
+        self.state = "stopped"
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(write_health_file, self.settings.state_dir, self.snapshot())
+        self.notifier.close()
+        self._log.info("agent stopped", stragglers=self.stragglers)

@@ -1,0 +1,1 @@
+"""Vehicle simulator and cloud stand-in (imported as ``edge_agent.simulator``)."""
