@@ -26,7 +26,7 @@ venv: $(BIN)/python
 # Re-installs whenever pyproject.toml or the package tree changes (strict editable mode is a
 # link farm, so new files need a re-install; it also lets mypy see every package).
 $(STAMP): $(BIN)/python pyproject.toml $(shell find edge_agent modules simulator -name '*.py' -newer $(STAMP) 2>/dev/null)
-	$(BIN)/python -m pip install -q -e ".[dev]" --config-settings editable_mode=strict
+	scripts/dev-install
 	@touch $(STAMP)
 
 install: $(STAMP)
