@@ -65,6 +65,15 @@ def load_module_class(name: str, entry_point: str | None = None) -> type[Module[
     else:
         value = entry_point
         origin = f"entry point {value!r} from the config"
+    return _checked_import(name, value, origin)
+
+
+def import_module_class(name: str, entry_point: str) -> type[Module[Any]]:
+    """Import the module class at ``entry_point`` ('package.module:Class') for module ``name``."""
+    return _checked_import(name, entry_point, f"entry point {entry_point!r}")
+
+
+def _checked_import(name: str, value: str, origin: str) -> type[Module[Any]]:
     try:
         target = _import_target(value)
     except ModuleLoadError:

@@ -164,7 +164,10 @@ class Module(Generic[ConfigT]):
     """Base class of every module.
 
     Subclasses set ``name``, ``version`` and ``config_model``, and may set ``requires`` (names
-    of modules that must be running first) and ``isolation``. The supervisor calls:
+    of modules that must be running first) and ``isolation``. A module with
+    ``isolation = Isolation.PROCESS`` runs in a child process of its own; the agent forwards
+    the bus topics matching ``bridge_subscriptions`` to it, and everything it publishes comes
+    back to the agent's bus. The supervisor calls:
 
     * ``setup()`` once per start attempt: open resources; raise NotReady to retry later;
     * ``start()``: return once the module does its job (readiness); bounded by its start limit;
@@ -177,6 +180,7 @@ class Module(Generic[ConfigT]):
     config_model: ClassVar[type[BaseModel]] = EmptyConfig
     requires: ClassVar[tuple[str, ...]] = ()
     isolation: ClassVar[Isolation] = Isolation.IN_LOOP
+    bridge_subscriptions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ConfigT, context: ModuleContext) -> None:
         self.config = config

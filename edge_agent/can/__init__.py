@@ -1,1 +1,1 @@
-"""Generic CAN tooling of the runtime: DBC loading, frame decoding, log files (no vehicle inside)."""
+"""Generic CAN tooling of the runtime: DBC loading, frame decoding, log files (no vehicle)."""

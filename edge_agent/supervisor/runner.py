@@ -15,7 +15,15 @@ import structlog
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
 from edge_agent.config import ModulePlan
-from edge_agent.module_api import Module, ModuleContext, ModuleState, NotReady, RestartPolicy
+from edge_agent.module_api import (
+    Isolation,
+    Module,
+    ModuleContext,
+    ModuleState,
+    NotReady,
+    RestartPolicy,
+)
+from edge_agent.process.proxy import ProcessModuleProxy
 from edge_agent.supervisor.backoff import Backoff, FailureWindow
 from edge_agent.supervisor.lifecycle import TERMINAL, check_transition
 
@@ -55,6 +63,7 @@ class ModuleRunner:
         vehicle_id: str,
         register_liveness: Callable[[str, Callable[[], bool]], None] | None = None,
         rng: random.Random | None = None,
+        child_logging: tuple[str, str] = ("info", "json"),
     ) -> None:
         self.plan = plan
         self.name = plan.name
@@ -64,6 +73,7 @@ class ModuleRunner:
         self._state_root = state_root
         self._vehicle_id = vehicle_id
         self._register_liveness = register_liveness
+        self._child_logging = child_logging
         self.state = ModuleState.LOADING
         self.state_since = clock.monotonic()
         self.restarts = 0
@@ -185,7 +195,18 @@ class ModuleRunner:
             vehicle_id=self._vehicle_id,
             liveness=self._register_liveness,
         )
-        return self.plan.module_class(self.plan.config, self.context)
+        module_class = self.plan.module_class
+        if module_class.isolation is Isolation.PROCESS:
+            level, log_format = self._child_logging
+            return ProcessModuleProxy(
+                module_class,
+                self.plan.config,
+                self.context,
+                log_level=level,
+                log_format=log_format,
+                stop_grace_s=self.settings.stop_timeout_s * 0.6,
+            )
+        return module_class(self.plan.config, self.context)
 
     async def _attempt(self) -> tuple[str, str, bool]:
         """One start-and-run attempt: ("completed"|"failed", reason, retry_without_counting)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -75,6 +76,7 @@ class Supervisor:
                 state_root=self.settings.state_dir,
                 vehicle_id=self.settings.vehicle_id,
                 register_liveness=self._register_liveness,
+                child_logging=(self.settings.log_level, self.settings.log_format),
             )
             runner.on_state_change = self._module_changed
             self.runners[name] = runner
@@ -131,15 +133,16 @@ class Supervisor:
                 "stragglers": self.stragglers,
             },
             "modules": modules,
-            "bus": [vars(stats) for stats in self.bus.stats()],
+            "bus": [dataclasses.asdict(stats) for stats in self.bus.stats()],
         }
 
     async def _write_health(self) -> None:
-        snapshot = self.snapshot()
         try:
+            snapshot = self.snapshot()
             await asyncio.to_thread(write_health_file, self.settings.state_dir, snapshot)
-        except OSError as error:
-            self._log.warning("could not write the health file", error=str(error))
+        except Exception as error:  # health reporting must never die; say why and go on
+            self._log.warning("could not write the health file", error=repr(error))
+            return
         self.bus.publish_nowait(HEALTH_TOPIC, snapshot, priority=Priority.CONTROL)
 
     async def _health_loop(self) -> None:
