@@ -41,17 +41,22 @@ class LoadedConfig:
 
 def _parse_env_value(raw: str) -> Any:
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
+        value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw
+    # Numbers, booleans and dates stay text: the schema turns "2" into 2 where it wants a
+    # number, and a vehicle id or password such as 4711 must stay the string it is.
+    return value if isinstance(value, str | list | dict) else raw
 
 
 def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
     """Apply ``EDGE_AGENT__SECTION__KEY=value`` variables to ``data``; return the paths set.
 
-    ``__`` separates levels, names are lower-cased, values are read as TOML scalars when they
-    parse as one (``2``, ``true``, ``"x"``) and as plain strings otherwise. Use it for secrets
-    and paths that differ per machine, e.g. ``EDGE_AGENT__AGENT__STATE_DIR=/data/agent``.
+    ``__`` separates levels, names are lower-cased. A value written as a TOML string, array or
+    inline table (``"x"``, ``[1, 2]``, ``{a = 1}``) is read as one; any other value is passed
+    as text and the schema converts it (``2``, ``true`` and ``1.5`` where it wants a number or
+    a flag, ``4711`` stays a string where it wants one). Use it for secrets and paths that
+    differ per machine, e.g. ``EDGE_AGENT__AGENT__STATE_DIR=/data/agent``.
     """
     applied: list[str] = []
     for key in sorted(environ):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge_agent.module_api import RestartPolicy
+from edge_agent.module_api import Isolation, RestartPolicy
 
 VEHICLE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -60,6 +60,11 @@ class ModuleSettings(BaseModel):
     backoff_max_s: float = Field(default=60.0, gt=0)
     start_timeout_s: float = Field(default=10.0, gt=0)
     stop_timeout_s: float = Field(default=3.0, gt=0)
+    isolation: Isolation | None = Field(
+        default=None,
+        description="Run in the agent's loop ('in-loop') or a child process ('process'); "
+        "default: what the module declares.",
+    )
     entry_point: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",

@@ -10,7 +10,8 @@ TRANSITIONS: dict[ModuleState, frozenset[ModuleState]] = {
     S.LOADING: frozenset({S.STARTING, S.FAILED, S.STOPPED}),
     S.STARTING: frozenset({S.RUNNING, S.BACKING_OFF, S.FAILED, S.BROKEN, S.STOPPING}),
     S.RUNNING: frozenset({S.BACKING_OFF, S.FAILED, S.BROKEN, S.STOPPING, S.STOPPED}),
-    S.BACKING_OFF: frozenset({S.STARTING, S.STOPPING, S.STOPPED}),
+    # FAILED: while backing off, a dependency the module needs became failed or broken.
+    S.BACKING_OFF: frozenset({S.STARTING, S.FAILED, S.STOPPING, S.STOPPED}),
     S.FAILED: frozenset({S.STARTING, S.STOPPING, S.STOPPED}),
     S.BROKEN: frozenset({S.STARTING, S.STOPPING, S.STOPPED}),
     S.STOPPING: frozenset({S.STOPPED}),

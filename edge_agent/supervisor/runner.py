@@ -108,6 +108,10 @@ class ModuleRunner:
             self.running.clear()
             if target in TERMINAL:
                 self.settled.set()
+            else:
+                # Left RUNNING for a retry: dependents waiting on ``settled`` must sleep again,
+                # or they would spin on an event that stays set.
+                self.settled.clear()
         if self.on_state_change is not None:
             self.on_state_change(self)
 
@@ -196,7 +200,7 @@ class ModuleRunner:
             liveness=self._register_liveness,
         )
         module_class = self.plan.module_class
-        if module_class.isolation is Isolation.PROCESS:
+        if (self.settings.isolation or module_class.isolation) is Isolation.PROCESS:
             level, log_format = self._child_logging
             return ProcessModuleProxy(
                 module_class,

@@ -172,6 +172,12 @@ class Supervisor:
         if self.loop_lag_s > self.settings.watchdog_max_loop_lag_s:
             return False, f"event loop lag {self.loop_lag_s * 1000:.0f} ms"
         for name, check in self._liveness.items():
+            runner = self.runners.get(name)
+            if runner is not None and runner.state is not ModuleState.RUNNING:
+                # A check speaks for one live instance. A module that failed, broke or is
+                # restarting is the restart policy's business; its stale check must not make
+                # systemd kill every other module with the agent.
+                continue
             try:
                 if not check():
                     return False, f"module {name!r} liveness check failed"

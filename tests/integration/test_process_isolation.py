@@ -69,7 +69,9 @@ async def test_module_runs_in_its_own_process_and_round_trips_the_bus(tmp_path: 
     assert child_pid != os.getpid()
     assert reply.payload["echo"] == {"n": 1}
     assert reply.sender == "echo"
-    await _until(lambda: supervisor.snapshot()["modules"]["echo"]["details"].get("child_pid") == child_pid)
+    await _until(
+        lambda: supervisor.snapshot()["modules"]["echo"]["details"].get("child_pid") == child_pid
+    )
     ok, _ = supervisor.alive()
     assert ok
     supervisor.request_stop()

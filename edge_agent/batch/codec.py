@@ -1,0 +1,305 @@
+"""Batch format v1: samples to a :class:`Batch`, a batch to bytes, and bytes back (strictly).
+
+``decode_batch`` is the reference decoder of docs/batch-format.md: whatever bytes it is
+given, it returns a valid :class:`Batch` or raises a ``BatchFormatError`` subclass with a
+one-line reason, in time proportional to the input and memory bounded by its limits.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgpack
+
+from edge_agent.batch.columns import (
+    INT64_MAX,
+    INT64_MIN,
+    OFFSET_LIMIT,
+    UINT64_MAX,
+    LinearScale,
+    check_extra_keys,
+    decode_column,
+    encode_column,
+)
+from edge_agent.batch.errors import BatchFormatError, CorruptBatch, MalformedBatch
+from edge_agent.batch.frame import MAX_DECOMPRESSED, seal, unseal
+from edge_agent.batch.model import (
+    FORMAT_VERSION,
+    MESSAGE_ID_BYTES,
+    MILLISECONDS,
+    RESOLUTIONS,
+    Batch,
+    ClockQuality,
+    Sample,
+    SampleValue,
+    SignalColumn,
+    ValueType,
+)
+
+MAX_ARRAY_LEN = 1 << 20  # samples per column, and columns per batch
+MAX_MAP_LEN = 64
+MAX_STR_BYTES = 1 << 16
+MAX_ID_CHARS = 256
+MAX_DECIMATION = 62
+_ENVELOPE_KEYS = frozenset(
+    {"v", "vehicle", "stream", "seq", "id", "res", "wall", "mono", "clock", "boot", "decim"}
+    | {"signals"}
+)
+
+
+def new_message_id() -> bytes:
+    """A fresh 16-byte message id (a random UUID), to keep across every retry of a batch."""
+    return uuid.uuid4().bytes
+
+
+def build_batch(
+    samples: Iterable[Sample],
+    *,
+    vehicle_id: str,
+    stream: str,
+    sequence: int,
+    clock: ClockQuality,
+    resolution: int = MILLISECONDS,
+    message_id: bytes | None = None,
+    boot_id: str = "",
+) -> Batch:
+    """Group ``samples`` into one column per signal and value type, in arrival order.
+
+    The time base is the first sample's. Offsets come from the wall clock when ``clock`` is
+    trusted (keeping e.g. kernel receive timestamps exact) and from the monotonic clock
+    otherwise (an unsynchronised wall clock may jump; monotonic intervals are what
+    ``restamp`` needs). A signal whose values change type gets one column per type.
+    """
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {RESOLUTIONS} ticks per second")
+    columns: dict[tuple[str, ValueType], tuple[list[int], list[SampleValue]]] = {}
+    wall_base = monotonic_base = 0
+    on_wall = clock is ClockQuality.TRUSTED
+    for index, sample in enumerate(samples):
+        wall_tick = _tick(sample.wall, resolution, sample.signal)
+        monotonic_tick = _tick(sample.monotonic, resolution, sample.signal)
+        if index == 0:
+            wall_base, monotonic_base = wall_tick, monotonic_tick
+        offset = wall_tick - wall_base if on_wall else monotonic_tick - monotonic_base
+        if not -OFFSET_LIMIT <= offset < OFFSET_LIMIT:
+            raise ValueError(f"signal {sample.signal!r}: sample time too far from the batch's")
+        value_type, value = _classify(sample.value, sample.signal)
+        offsets, values = columns.setdefault((sample.signal, value_type), ([], []))
+        offsets.append(offset)
+        values.append(value)
+    batch = Batch(
+        vehicle_id=vehicle_id,
+        stream=stream,
+        sequence=sequence,
+        message_id=new_message_id() if message_id is None else message_id,
+        resolution=resolution,
+        wall_base=wall_base,
+        monotonic_base=monotonic_base,
+        clock=clock,
+        boot_id=boot_id,
+        signals=tuple(
+            SignalColumn(name, value_type, tuple(offsets), tuple(values))
+            for (name, value_type), (offsets, values) in columns.items()
+        ),
+    )
+    _check_envelope(batch)
+    return batch
+
+
+def _tick(seconds: float, resolution: int, signal: str) -> int:
+    if not math.isfinite(seconds):
+        raise ValueError(f"signal {signal!r}: sample time {seconds} is not a finite number")
+    tick = round(seconds * resolution)
+    if not INT64_MIN <= tick <= INT64_MAX:
+        raise ValueError(f"signal {signal!r}: sample time {seconds} is out of range")
+    return tick
+
+
+def _classify(value: object, signal: str) -> tuple[ValueType, SampleValue]:
+    # bool before int: bool is an int subclass, but a different type on the wire.
+    if isinstance(value, bool):
+        return ValueType.BOOL, bool(value)
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= UINT64_MAX:
+            raise ValueError(f"signal {signal!r}: integer {value} is outside int64/uint64")
+        return ValueType.INT, int(value)
+    if isinstance(value, float):
+        return ValueType.FLOAT, float(value)
+    if isinstance(value, str):
+        return ValueType.STR, str.__str__(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return ValueType.BYTES, bytes(value)
+    raise TypeError(f"signal {signal!r}: cannot encode a {type(value).__name__} value")
+
+
+def _check_envelope(batch: Batch) -> None:
+    if len(batch.message_id) != MESSAGE_ID_BYTES:
+        raise ValueError(f"message_id must be {MESSAGE_ID_BYTES} bytes")
+    if not 0 <= batch.sequence <= UINT64_MAX:
+        raise ValueError("sequence must be a non-negative 64-bit integer")
+    for label, text in (("vehicle_id", batch.vehicle_id), ("stream", batch.stream)):
+        if not 0 < len(text) <= MAX_ID_CHARS:
+            raise ValueError(f"{label} must be 1 to {MAX_ID_CHARS} characters")
+    if len(batch.boot_id) > MAX_ID_CHARS:
+        raise ValueError(f"boot_id must be at most {MAX_ID_CHARS} characters")
+
+
+def encode_batch(
+    batch: Batch, *, scales: Mapping[str, LinearScale] | None = None, level: int = 3
+) -> bytes:
+    """Serialise ``batch`` to format v1 bytes, choosing the smallest exact value encodings.
+
+    ``scales`` maps signal names to their DBC conversion so float values travel as the
+    integers they came from. Raises ValueError if the batch is too large for one batch.
+    """
+    _check_envelope(batch)
+    if len(batch.signals) > MAX_ARRAY_LEN or any(
+        len(column) > MAX_ARRAY_LEN for column in batch.signals
+    ):
+        raise ValueError(f"a batch holds at most {MAX_ARRAY_LEN} columns of as many samples")
+    hints = scales or {}
+    envelope: dict[str, Any] = {
+        "v": batch.version,
+        "vehicle": batch.vehicle_id,
+        "stream": batch.stream,
+        "seq": batch.sequence,
+        "id": batch.message_id,
+        "res": batch.resolution,
+        "wall": batch.wall_base,
+        "mono": batch.monotonic_base,
+        "clock": batch.clock.value,
+        "boot": batch.boot_id,
+        "decim": batch.decimation,
+        "signals": [encode_column(column, hints.get(column.name)) for column in batch.signals],
+    }
+    return seal(msgpack.packb(envelope, use_bin_type=True), level)
+
+
+def encode_samples(
+    samples: Iterable[Sample],
+    *,
+    vehicle_id: str,
+    stream: str,
+    sequence: int,
+    clock: ClockQuality,
+    resolution: int = MILLISECONDS,
+    message_id: bytes | None = None,
+    boot_id: str = "",
+    scales: Mapping[str, LinearScale] | None = None,
+) -> bytes:
+    """``build_batch`` then ``encode_batch``: samples in, format v1 bytes out."""
+    batch = build_batch(
+        samples,
+        vehicle_id=vehicle_id,
+        stream=stream,
+        sequence=sequence,
+        clock=clock,
+        resolution=resolution,
+        message_id=message_id,
+        boot_id=boot_id,
+    )
+    return encode_batch(batch, scales=scales)
+
+
+def decode_batch(
+    data: bytes | bytearray | memoryview, *, max_decompressed: int = MAX_DECOMPRESSED
+) -> Batch:
+    """Decode format v1 bytes into a :class:`Batch` (the reference decoder).
+
+    Raises a ``BatchFormatError`` subclass, and nothing else, for any other input.
+    """
+    payload = unseal(data, max_decompressed)
+    try:
+        envelope = msgpack.unpackb(
+            payload,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            max_str_len=MAX_STR_BYTES,
+            max_bin_len=max_decompressed,
+            max_array_len=MAX_ARRAY_LEN,
+            max_map_len=MAX_MAP_LEN,
+            max_ext_len=0,
+        )
+    except msgpack.ExtraData:
+        raise CorruptBatch("batch: stray bytes after the msgpack envelope") from None
+    except Exception as error:  # msgpack raises several unrelated types on hostile input
+        raise CorruptBatch(f"batch: unreadable msgpack ({type(error).__name__}: {error})") from None
+    try:
+        return _to_batch(envelope)
+    except BatchFormatError:
+        raise
+    except (TypeError, ValueError, OverflowError) as error:
+        raise MalformedBatch(f"batch: {type(error).__name__}: {error}") from None
+
+
+def _to_batch(envelope: object) -> Batch:
+    if not isinstance(envelope, dict):
+        raise MalformedBatch(f"envelope: expected a map, got {type(envelope).__name__}")
+    check_extra_keys(envelope, _ENVELOPE_KEYS, "envelope")
+    version = _get(envelope, "v", int)
+    if version != FORMAT_VERSION:
+        raise MalformedBatch(f"envelope.v: {version} disagrees with the header's version 1")
+    resolution = _get(envelope, "res", int)
+    if resolution not in RESOLUTIONS:
+        raise MalformedBatch(f"envelope.res: {resolution} is not one of {RESOLUTIONS}")
+    clock_name = _get(envelope, "clock", str)
+    try:
+        clock = ClockQuality(clock_name)
+    except ValueError:
+        raise MalformedBatch(f"envelope.clock: unknown clock quality {clock_name!r}") from None
+    message_id = _get(envelope, "id", bytes)
+    if len(message_id) != MESSAGE_ID_BYTES:
+        raise MalformedBatch(f"envelope.id: {len(message_id)} bytes, must be 16")
+    raw_signals = _get(envelope, "signals", list)
+    batch = Batch(
+        vehicle_id=_text(envelope, "vehicle", required=True),
+        stream=_text(envelope, "stream", required=True),
+        sequence=_bounded(envelope, "seq", 0, UINT64_MAX),
+        message_id=message_id,
+        resolution=resolution,
+        wall_base=_bounded(envelope, "wall", INT64_MIN, INT64_MAX),
+        monotonic_base=_bounded(envelope, "mono", INT64_MIN, INT64_MAX),
+        clock=clock,
+        boot_id=_text(envelope, "boot", required=False),
+        decimation=_bounded(envelope, "decim", 0, MAX_DECIMATION, default=0),
+        signals=tuple(
+            decode_column(column, f"envelope.signals[{index}]")
+            for index, column in enumerate(raw_signals)
+        ),
+    )
+    return batch
+
+
+def _get(envelope: dict[str, Any], key: str, kind: type[Any]) -> Any:
+    if key not in envelope:
+        raise MalformedBatch(f"envelope: missing key {key!r}")
+    value = envelope[key]
+    if type(value) is not kind:
+        raise MalformedBatch(
+            f"envelope.{key}: expected {kind.__name__}, got {type(value).__name__}"
+        )
+    return value
+
+
+def _text(envelope: dict[str, Any], key: str, *, required: bool) -> str:
+    if not required and key not in envelope:
+        return ""
+    text: str = _get(envelope, key, str)
+    if len(text) > MAX_ID_CHARS or (required and not text):
+        raise MalformedBatch(f"envelope.{key}: must be 1 to {MAX_ID_CHARS} characters")
+    return text
+
+
+def _bounded(
+    envelope: dict[str, Any], key: str, low: int, high: int, default: int | None = None
+) -> int:
+    if default is not None and key not in envelope:
+        return default
+    value: int = _get(envelope, key, int)
+    if not low <= value <= high:
+        raise MalformedBatch(f"envelope.{key}: {value} is outside [{low}, {high}]")
+    return value

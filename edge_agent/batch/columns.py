@@ -1,0 +1,248 @@
+"""Signal columns on the wire: choosing a lossless value encoding, and reading one back.
+
+Encodings (docs/batch-format.md, "Signal columns"):
+
+* ``int``: ``delta`` (running differences) or ``raw`` when a difference leaves msgpack's range;
+* ``float``: ``scaled`` (integers ``k`` with ``value = k * scale + offset``, the way a DBC
+  defines physical values; stored as running differences), else ``f32`` (little-endian
+  float32 bytes, when every value is exactly a float32), else ``f64`` (little-endian
+  float64 bytes). The encoder picks the first that reproduces every value bit for bit;
+* ``bool``, ``str``, ``bytes``: ``raw`` msgpack arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from array import array
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any
+
+from edge_agent.batch.errors import MalformedBatch
+from edge_agent.batch.model import SampleValue, SignalColumn, ValueType
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
+OFFSET_LIMIT = 2**62  # offsets stay in [-2**62, 2**62) so every difference fits an int64
+EXACT_INT_LIMIT = 2**53  # |k| of a scaled float stays exact as a float64
+MAX_NAME_CHARS = 1024
+
+ENCODINGS: dict[ValueType, tuple[str, ...]] = {
+    ValueType.INT: ("delta", "raw"),
+    ValueType.FLOAT: ("scaled", "f32", "f64"),
+    ValueType.BOOL: ("raw",),
+    ValueType.STR: ("raw",),
+    ValueType.BYTES: ("raw",),
+}
+_KNOWN_KEYS = frozenset({"name", "type", "enc", "t", "v", "scale", "offset"})
+_SCALARS = (type(None), bool, int, float, str, bytes)
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
+@dataclass(frozen=True, slots=True)
+class LinearScale:
+    """A DBC-style linear conversion: ``physical = raw * scale + offset``.
+
+    Passed to the encoder as a hint per signal, it lets float values that came out of that
+    conversion travel as small integers (exactness is checked value by value).
+    """
+
+    scale: float
+    offset: float = 0.0
+
+
+# Tried after the caller's hint, offset 0: decimal and binary steps common in DBC files.
+AUTO_SCALES = tuple(
+    LinearScale(scale)
+    for scale in (1.0, 0.1, 0.01, 0.001, 0.0001, 1e-5, 1e-6, 0.5, 0.25, 0.125, 0.0625)
+    + (0.03125, 0.015625, 0.05, 0.2, 0.4)
+)
+
+
+def differences(values: Sequence[int]) -> list[int]:
+    """Running differences: the first value itself, then each value minus the one before."""
+    return [values[0], *(b - a for a, b in zip(values, values[1:], strict=False))] if values else []
+
+
+def encode_column(column: SignalColumn, hint: LinearScale | None = None) -> dict[str, Any]:
+    """The msgpack map of ``column``, with the smallest encoding that is exact."""
+    fields: dict[str, Any] = {"name": column.name, "type": column.type.value}
+    fields["t"] = differences(column.offsets)
+    values = column.values
+    if column.type is ValueType.INT:
+        ints: list[int] = [int(v) for v in values]
+        steps = differences(ints)
+        if all(INT64_MIN <= step <= INT64_MAX for step in steps):
+            fields.update(enc="delta", v=steps)
+        else:
+            fields.update(enc="raw", v=ints)
+    elif column.type is ValueType.FLOAT:
+        fields.update(_encode_floats([float(v) for v in values], hint))
+    else:
+        fields.update(enc="raw", v=list(values))
+    return fields
+
+
+def _encode_floats(values: list[float], hint: LinearScale | None) -> dict[str, Any]:
+    original = array("d", values)
+    if all(math.isfinite(v) for v in values):
+        for candidate in ((hint,) if hint else ()) + AUTO_SCALES:
+            raw = _as_scaled(values, candidate, original)
+            if raw is not None:
+                return {
+                    "enc": "scaled",
+                    "scale": candidate.scale,
+                    "offset": candidate.offset,
+                    "v": differences(raw),
+                }
+    single = array("f", values)
+    if _bits(array("d", single)) == _bits(original):
+        return {"enc": "f32", "v": _little_endian(single)}
+    return {"enc": "f64", "v": _little_endian(original)}
+
+
+def _as_scaled(values: list[float], linear: LinearScale, original: array[float]) -> list[int] | None:
+    scale, offset = linear.scale, linear.offset
+    if scale == 0.0 or not (math.isfinite(scale) and math.isfinite(offset)):
+        return None
+    try:
+        head = [round((v - offset) / scale) for v in values[:8]]
+        if any(k * scale + offset != v for k, v in zip(head, values, strict=False)):
+            return None
+        raw = [round((v - offset) / scale) for v in values]
+    except (OverflowError, ValueError):
+        return None
+    if raw and max(abs(min(raw)), abs(max(raw))) > EXACT_INT_LIMIT:
+        return None
+    rebuilt = array("d", [k * scale + offset for k in raw])
+    return raw if _bits(rebuilt) == _bits(original) else None
+
+
+def _bits(values: array[float]) -> bytes:
+    return values.tobytes()
+
+
+def _little_endian(values: array[float]) -> bytes:
+    if _BIG_ENDIAN:
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def decode_column(fields: object, where: str) -> SignalColumn:
+    """Validate one column map read from the wire and return the column it describes."""
+    if not isinstance(fields, dict):
+        raise MalformedBatch(f"{where}: expected a map, got {type(fields).__name__}")
+    check_extra_keys(fields, _KNOWN_KEYS, where)
+    name = _field(fields, "name", str, where)
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise MalformedBatch(f"{where}.name: must be 1 to {MAX_NAME_CHARS} characters")
+    type_name = _field(fields, "type", str, where)
+    try:
+        value_type = ValueType(type_name)
+    except ValueError:
+        raise MalformedBatch(f"{where}.type: unknown value type {type_name!r}") from None
+    encoding = _field(fields, "enc", str, where)
+    if encoding not in ENCODINGS[value_type]:
+        raise MalformedBatch(f"{where}.enc: {encoding!r} is not an encoding of {type_name}")
+    offsets = _offsets(fields.get("t"), f"{where}.t")
+    values = _values(fields, value_type, encoding, where)
+    if len(values) != len(offsets):
+        raise MalformedBatch(
+            f"{where}: {len(offsets)} timestamps but {len(values)} values (must be equal)"
+        )
+    return SignalColumn(name, value_type, offsets, values)
+
+
+def check_extra_keys(fields: Mapping[Any, Any], known: frozenset[str], where: str) -> None:
+    """Unknown keys are allowed (newer minor revisions) if they hold a scalar or flat array."""
+    for key, value in fields.items():
+        if key in known:
+            continue
+        if not isinstance(key, str):
+            raise MalformedBatch(f"{where}: map key {key!r} is not a string")
+        if isinstance(value, list):
+            if not all(isinstance(item, _SCALARS) for item in value):
+                raise MalformedBatch(f"{where}.{key}: unknown key holds a nested structure")
+        elif not isinstance(value, _SCALARS):
+            raise MalformedBatch(f"{where}.{key}: unknown key holds a nested structure")
+
+
+def _field(fields: Mapping[str, Any], key: str, kind: type[Any], where: str) -> Any:
+    if key not in fields:
+        raise MalformedBatch(f"{where}: missing key {key!r}")
+    value = fields[key]
+    if type(value) is not kind:
+        raise MalformedBatch(
+            f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}"
+        )
+    return value
+
+
+def _int_list(value: object, where: str) -> list[int]:
+    if not isinstance(value, list):
+        raise MalformedBatch(f"{where}: expected an array, got {type(value).__name__}")
+    if not all(type(item) is int for item in value):
+        raise MalformedBatch(f"{where}: every element must be an integer")
+    return value
+
+
+def _offsets(value: object, where: str) -> tuple[int, ...]:
+    steps = _int_list(value, where)
+    if steps and (min(steps) < INT64_MIN or max(steps) > INT64_MAX):
+        raise MalformedBatch(f"{where}: a timestamp difference is outside int64")
+    offsets = tuple(accumulate(steps))
+    if offsets and (min(offsets) < INT64_MIN or max(offsets) > INT64_MAX):
+        raise MalformedBatch(f"{where}: a timestamp offset is outside int64")
+    return offsets
+
+
+def _values(
+    fields: Mapping[str, Any], value_type: ValueType, encoding: str, where: str
+) -> tuple[SampleValue, ...]:
+    raw = fields.get("v")
+    here = f"{where}.v"
+    if value_type is ValueType.INT:
+        ints = _int_list(raw, here)
+        if encoding == "delta":
+            if ints and (min(ints) < INT64_MIN or max(ints) > INT64_MAX):
+                raise MalformedBatch(f"{here}: a difference is outside int64")
+            ints = list(accumulate(ints))
+        if ints and (min(ints) < INT64_MIN or max(ints) > UINT64_MAX):
+            raise MalformedBatch(f"{here}: a value is outside int64/uint64")
+        return tuple(ints)
+    if value_type is ValueType.FLOAT:
+        return _float_values(fields, raw, encoding, where)
+    kind = {ValueType.BOOL: bool, ValueType.STR: str, ValueType.BYTES: bytes}[value_type]
+    if not isinstance(raw, list) or not all(type(item) is kind for item in raw):
+        raise MalformedBatch(f"{here}: expected an array of {value_type.value} values")
+    return tuple(raw)
+
+
+def _float_values(
+    fields: Mapping[str, Any], raw: object, encoding: str, where: str
+) -> tuple[float, ...]:
+    here = f"{where}.v"
+    if encoding == "scaled":
+        scale = _field(fields, "scale", float, where)
+        offset = _field(fields, "offset", float, where)
+        steps = _int_list(raw, here)
+        if steps and (min(steps) < INT64_MIN or max(steps) > INT64_MAX):
+            raise MalformedBatch(f"{here}: a difference is outside int64")
+        ints = list(accumulate(steps))
+        if ints and max(abs(min(ints)), abs(max(ints))) > EXACT_INT_LIMIT:
+            raise MalformedBatch(f"{here}: a scaled integer exceeds 2**53")
+        return tuple(k * scale + offset for k in ints)
+    if type(raw) is not bytes:
+        raise MalformedBatch(f"{here}: expected bin, got {type(raw).__name__}")
+    typecode, width = ("f", 4) if encoding == "f32" else ("d", 8)
+    if len(raw) % width:
+        raise MalformedBatch(f"{here}: {len(raw)} bytes is not a whole number of {encoding}")
+    values = array(typecode)
+    values.frombytes(raw)
+    if _BIG_ENDIAN:
+        values.byteswap()
+    return tuple(values)

@@ -1,0 +1,35 @@
+"""The errors a batch decoder raises: one family, one line each, never anything else."""
+
+from __future__ import annotations
+
+
+class BatchFormatError(ValueError):
+    """The bytes are not a valid batch of a format version this decoder knows.
+
+    Every failure of ``decode_batch`` is one of its subclasses, with a one-line message that
+    says what was wrong and where.
+    """
+
+
+class NotABatch(BatchFormatError):
+    """The bytes do not start with the batch magic (not a batch at all)."""
+
+
+class UnsupportedBatchVersion(BatchFormatError):
+    """A batch of a format version or compression this decoder does not know."""
+
+
+class TruncatedBatch(BatchFormatError):
+    """The batch ends before its header, compressed frame or payload says it should."""
+
+
+class OversizedBatch(BatchFormatError):
+    """The batch is, or declares itself, larger than the decoder's limits."""
+
+
+class CorruptBatch(BatchFormatError):
+    """The compressed frame or the msgpack inside it cannot be read (damaged or forged)."""
+
+
+class MalformedBatch(BatchFormatError):
+    """The payload is readable but does not follow the batch schema."""
