@@ -166,9 +166,9 @@ def check_extra_keys(fields: Mapping[Any, Any], known: frozenset[str], where: st
             raise MalformedBatch(f"{where}: map key {key!r} is not a string")
         if isinstance(value, list):
             if not all(isinstance(item, _SCALARS) for item in value):
-                raise MalformedBatch(f"{where}.{key}: unknown key holds a nested structure")
+                raise MalformedBatch(f"{where}[{key!r}]: unknown key holds a nested structure")
         elif not isinstance(value, _SCALARS):
-            raise MalformedBatch(f"{where}.{key}: unknown key holds a nested structure")
+            raise MalformedBatch(f"{where}[{key!r}]: unknown key holds a nested structure")
 
 
 def _field(fields: Mapping[str, Any], key: str, kind: type[Any], where: str) -> Any:

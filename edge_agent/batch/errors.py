@@ -10,6 +10,10 @@ class BatchFormatError(ValueError):
     says what was wrong and where.
     """
 
+    def __init__(self, message: str) -> None:
+        # Messages quote parts of untrusted input: keep them on one line whatever it holds.
+        super().__init__(" ".join(message.splitlines()))
+
 
 class NotABatch(BatchFormatError):
     """The bytes do not start with the batch magic (not a batch at all)."""

@@ -77,6 +77,7 @@ class ProcessModuleProxy(Module[BaseModel]):
         try:
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable,
+                "-P",  # never let the working directory shadow the installed package
                 "-m",
                 "edge_agent.process.host",
                 str(child_end.fileno()),

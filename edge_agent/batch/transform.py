@@ -1,0 +1,61 @@
+"""Pure functions over a batch: re-stamping once time is trusted, and downsampling.
+
+Neither touches the message id: a re-stamped or downsampled batch is the same batch to the
+cloud, which drops whichever copy arrives second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from edge_agent.batch.codec import decode_batch, encode_batch
+from edge_agent.batch.errors import BatchFormatError
+from edge_agent.batch.model import Batch, ClockQuality, SignalColumn
+
+
+def restamp(batch: Batch, monotonic_to_wall_offset: float, *, boot_id: str | None = None) -> Batch:
+    """Recompute the wall base of an untrusted batch from its monotonic base.
+
+    ``monotonic_to_wall_offset`` is ``wall - monotonic`` (seconds) measured while the wall
+    clock was trusted, in the boot the batch was cut in. Sample offsets of untrusted batches
+    are monotonic intervals, so only the base changes: ``wall = mono + offset``. Trusted
+    batches are returned unchanged; so is a batch from another boot (``boot_id`` given and
+    different from the batch's), whose monotonic clock the offset says nothing about.
+    """
+    if batch.clock is ClockQuality.TRUSTED:
+        return batch
+    if boot_id is not None and batch.boot_id and boot_id != batch.boot_id:
+        return batch
+    shift = round(monotonic_to_wall_offset * batch.resolution)
+    return dataclasses.replace(
+        batch,
+        wall_base=batch.monotonic_base + shift,
+        clock=ClockQuality.UNTRUSTED_RESTAMPED,
+    )
+
+
+def downsample(batch: Batch) -> Batch:
+    """Keep every other sample of every column (the first, third, ...); decimation + 1."""
+    return dataclasses.replace(
+        batch,
+        decimation=batch.decimation + 1,
+        signals=tuple(
+            SignalColumn(column.name, column.type, column.offsets[::2], column.values[::2])
+            for column in batch.signals
+        ),
+    )
+
+
+def downsample_encoded(data: bytes) -> bytes | None:
+    """Downsample encoded batch bytes; None when they are not a batch or would not shrink.
+
+    Meant as the spool's degrade hook for telemetry records.
+    """
+    try:
+        batch = decode_batch(data)
+    except BatchFormatError:
+        return None
+    if batch.sample_count < 2:
+        return None
+    smaller = encode_batch(downsample(batch))
+    return smaller if len(smaller) < len(data) else None

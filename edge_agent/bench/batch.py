@@ -1,0 +1,160 @@
+"""``edge-agent bench batch``: bytes per sample of batch format v1 against row JSON/msgpack.
+
+The data is a synthetic but CAN-shaped drive (seeded, so every run sees the same bytes):
+DBC-scaled signals at 1 to 100 Hz sharing their frame's kernel timestamp (100 us jitter),
+float32 IMU values, float64 GNSS coordinates, an enum string and a bool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+import zstandard
+
+from edge_agent.batch import (
+    MICROSECONDS,
+    MILLISECONDS,
+    ClockQuality,
+    LinearScale,
+    Sample,
+    build_batch,
+    decode_batch,
+    encode_batch,
+)
+from edge_agent.batch.columns import differences
+from edge_agent.bench.report import machine
+
+WALL_BASE = 1_760_000_000.0
+Generator = Callable[[float], float | int | bool | str]
+
+
+def synthetic_drive(
+    seconds: float = 10.0, seed: int = 7
+) -> tuple[list[Sample], dict[str, LinearScale]]:
+    """Samples of a seeded synthetic drive, and the DBC scales of its scaled signals."""
+    rng = random.Random(seed)
+    samples: list[Sample] = []
+    scales: dict[str, LinearScale] = {}
+
+    def wave(base: float, amplitude: float, period: float, noise: float) -> Generator:
+        return lambda t: base + amplitude * math.sin(2 * math.pi * t / period) + rng.gauss(0, noise)
+
+    def frame(hertz: float, signals: list[tuple[str, Generator, float | None]]) -> None:
+        for index in range(int(seconds * hertz)):
+            t = (index + 0.5) / hertz + rng.gauss(0, 1e-4)
+            for name, generate, scale in signals:
+                value = generate(t)
+                if scale is not None:  # what cantools returns: raw * scale + offset
+                    scales[name] = LinearScale(scale)
+                    value = round(float(value) / scale) * scale
+                samples.append(Sample(name, 1000.0 + t, WALL_BASE + t, value))
+
+    def float32(t: float) -> float:
+        return float(struct.unpack("<f", struct.pack("<f", rng.gauss(0, 0.3)))[0])
+
+    frame(100, [("VehicleSpeed", wave(50, 10, 30, 0.02), 0.01)])
+    frame(100, [(n, wave(0, 0.8, 7, 0.05), 0.001) for n in ("LongAccel", "LatAccel")])
+    frame(100, [("YawRate", wave(0, 2, 9, 0.1), 0.01), ("Steering", wave(0, 15, 11, 0.2), 0.1)])
+    frame(50, [(f"WheelSpeed{w}", wave(50, 10, 30, 0.05), 0.01) for w in ("FL", "FR", "RL", "RR")])
+    frame(
+        20, [("EngineSpeed", wave(2000, 300, 13, 5), 0.25), ("Throttle", wave(30, 10, 6, 0.5), 0.4)]
+    )
+    frame(
+        20,
+        [("ObjectDistance", wave(40, 20, 17, 0.3), 0.05), ("RelSpeed", wave(0, 3, 8, 0.1), 0.01)],
+    )
+    frame(10, [("Gear", lambda t: "D" if t < seconds * 0.8 else "N", None)])
+    frame(10, [("BrakePedal", lambda t: int(t * 2) % 3 == 0, None)])
+    frame(10, [("CoolantTemp", lambda t: 90 + int(t / 4), None)])
+    frame(1, [("Odometer", lambda t: 12345.6 + t * 0.014, 0.1)])
+    frame(10, [("Latitude", lambda t: 48.137154 + t * 1.1e-5 + rng.gauss(0, 1e-7), None)])
+    frame(10, [("Longitude", lambda t: 11.576124 + t * 1.7e-5 + rng.gauss(0, 1e-7), None)])
+    frame(100, [(f"Imu{axis}", float32, None) for axis in ("AccX", "AccY", "AccZ")])
+    samples.sort(key=lambda sample: sample.monotonic)
+    return samples, scales
+
+
+def _per_sample(data: bytes, count: int) -> float:
+    return round(len(data) / count, 3)
+
+
+def _plain_columns(samples: list[Sample], resolution: int) -> bytes:
+    """Columnar msgpack with float64 values and delta timestamps, no value encodings."""
+    columns: dict[str, tuple[list[int], list[object]]] = {}
+    for sample in samples:
+        ticks, values = columns.setdefault(sample.signal, ([], []))
+        ticks.append(round((sample.wall - WALL_BASE) * resolution))
+        values.append(sample.value)
+    return msgpack.packb(
+        [{"name": n, "t": differences(t), "v": v} for n, (t, v) in columns.items()]
+    )
+
+
+def compare_encodings(seconds: float = 10.0) -> dict[str, Any]:
+    """Compressed bytes per sample of each candidate layout on the synthetic drive."""
+    samples, scales = synthetic_drive(seconds)
+    count = len(samples)
+    zstd = zstandard.ZstdCompressor(level=3)
+    rows = [[s.wall, s.signal, s.value] for s in samples]
+    common: dict[str, Any] = {"vehicle_id": "bench", "stream": "chassis", "sequence": 0}
+    trusted = ClockQuality.TRUSTED
+    v1_ms = build_batch(samples, clock=trusted, resolution=MILLISECONDS, **common)
+    v1_us = build_batch(samples, clock=trusted, resolution=MICROSECONDS, **common)
+    return {
+        "samples": count,
+        "signals": len(v1_ms.signals),
+        "json_rows_zstd": _per_sample(zstd.compress(json.dumps(rows).encode()), count),
+        "msgpack_rows_zstd": _per_sample(zstd.compress(msgpack.packb(rows)), count),
+        "columns_float64_ms_zstd": _per_sample(
+            zstd.compress(_plain_columns(samples, MILLISECONDS)), count
+        ),
+        "v1_ms_auto_scales": _per_sample(encode_batch(v1_ms), count),
+        "v1_ms_dbc_scales": _per_sample(encode_batch(v1_ms, scales=scales), count),
+        "v1_us_dbc_scales": _per_sample(encode_batch(v1_us, scales=scales), count),
+    }
+
+
+def measure_rates(runs: int, seconds: float = 10.0) -> dict[str, Any]:
+    """Encode and decode rates (samples/s, median of ``runs``) of a batch of the drive."""
+    samples, scales = synthetic_drive(seconds)
+    encode_times: list[float] = []
+    decode_times: list[float] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        batch = build_batch(
+            samples, vehicle_id="bench", stream="chassis", sequence=0, clock=ClockQuality.TRUSTED
+        )
+        data = encode_batch(batch, scales=scales)
+        encode_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        decode_batch(data)
+        decode_times.append(time.perf_counter() - started)
+    encode = sorted(encode_times)[runs // 2]
+    decode = sorted(decode_times)[runs // 2]
+    return {
+        "encode_samples_per_s": round(len(samples) / encode),
+        "decode_samples_per_s": round(len(samples) / decode),
+        "batch_bytes": len(data),
+    }
+
+
+def bench_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Entry for ``edge-agent bench batch``."""
+    seconds = args.seconds or 10.0
+    sizes = compare_encodings(seconds)
+    return {
+        "bytes_per_sample": sizes,
+        "ratio_json_rows_to_v1": round(sizes["json_rows_zstd"] / sizes["v1_ms_dbc_scales"], 2),
+        **measure_rates(args.runs or 5, seconds),
+        "batch_seconds": seconds,
+        "zstd_level": 3,
+        "machine": machine(),
+    }

@@ -1,0 +1,255 @@
+"""``edge-agent bench fastpath``: decision latency idle and under load, in the same run.
+
+Every participant is a separate process on the host, sharing CAN channels through python-can's
+``udp_multicast`` inside a network namespace the benchmark creates (and deletes): the vehicle
+side sends radar frames, the agent's fast path (in its own process, with its own socket)
+decides and sends the brake request, and measures the latency from the radar frame's receive
+timestamp to the completed send. Phases, each with a fresh agent:
+
+* ``idle``: the agent runs the fast path only;
+* ``loaded``: the agent also ingests a second channel flooded at ``--load-rate`` frames/s and
+  runs every other installed module the load profile names (CAN decoding, telemetry, spool);
+* ``loaded_in_loop``: the same load, with the fast path moved into the agent's event loop: the
+  design the isolation replaces, measured for contrast.
+
+Needs root (network namespaces). Figures go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from edge_agent.bench.netns import CHANNEL, in_namespace, multicast_namespace
+from edge_agent.bench.report import machine
+from edge_agent.discovery import installed_modules
+
+LOAD_CHANNEL = "239.74.163.3"
+# udp_multicast sockets bind the port on every address: a second channel needs its own port,
+# or each would also receive the other's traffic.
+LOAD_PORT = 43114
+PYTHON = [sys.executable, "-P"]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def _module_table(name: str, settings: dict[str, Any]) -> list[str]:
+    """TOML lines for one module; nested dicts become sub-tables, lists of dicts arrays."""
+    lines: list[str] = []
+
+    def emit(prefix: str, table: dict[str, Any]) -> None:
+        lines.append(f"[{prefix}]")
+        nested = {k: v for k, v in table.items() if isinstance(v, dict)}
+        arrays = {
+            k: v for k, v in table.items() if isinstance(v, list) and v and isinstance(v[0], dict)
+        }
+        for key, value in table.items():
+            if key in nested or key in arrays:
+                continue
+            if isinstance(value, list):
+                lines.append(f"{key} = [{', '.join(_toml_value(v) for v in value)}]")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+        for key, value in nested.items():
+            emit(f"{prefix}.{key}", value)
+        for key, items in arrays.items():
+            for item in items:
+                lines.append(f"[[{prefix}.{key}]]")
+                lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
+
+    emit(f'modules."{name}"', settings)
+    return lines
+
+
+def load_profile(state_dir: Path) -> dict[str, dict[str, Any]]:
+    """The modules that make up the load, as far as they are installed."""
+    installed = installed_modules()
+    profile: dict[str, dict[str, Any]] = {}
+    if "can-reader" in installed:
+        profile["can-reader"] = {
+            "config": {
+                "buses": [
+                    {
+                        "name": "powertrain",
+                        "interface": "udp_multicast",
+                        "channel": LOAD_CHANNEL,
+                        "dbc": "package:edge_agent.simulator/data/vehicle.dbc",
+                    }
+                ]
+            }
+        }
+    if "telemetry" in installed:
+        profile["telemetry"] = {}
+    return profile
+
+
+def write_config(path: Path, state_dir: Path, isolation: str, load: bool) -> list[str]:
+    """Write the phase's agent.toml; return the names of the load modules enabled."""
+    lines = [
+        "[agent]",
+        'vehicle_id = "bench-1"',
+        f"state_dir = {_toml_value(state_dir)}",
+        'log_level = "warning"',
+        'log_format = "json"',
+        "",
+    ]
+    fast_path = {
+        "isolation": isolation,
+        "required": True,
+        "config": {"can": {"interface": "udp_multicast", "channel": CHANNEL}},
+    }
+    lines += _module_table("fast-path", fast_path)
+    profile = load_profile(state_dir) if load else {}
+    for name, settings in profile.items():
+        lines += ["", *_module_table(name, settings)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return list(profile)
+
+
+def _health(state_dir: Path) -> dict[str, Any]:
+    try:
+        snapshot: dict[str, Any] = json.loads((state_dir / "health.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return snapshot
+
+
+def _wait_running(state_dir: Path, agent: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if agent.poll() is not None:
+            raise RuntimeError(f"the agent exited with status {agent.returncode} during start-up")
+        health = _health(state_dir)
+        if health.get("agent", {}).get("ready"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the agent did not become ready in time")
+
+
+def run_phase(
+    namespace: str, isolation: str, load: bool, seconds: float, rate: float, load_rate: float
+) -> dict[str, Any]:
+    """One phase with a fresh agent; returns latency percentiles and what ran."""
+    with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as scratch:
+        state_dir = Path(scratch) / "state"
+        config = Path(scratch) / "agent.toml"
+        load_modules = write_config(config, state_dir, isolation, load)
+        log = (Path(scratch) / "agent.log").open("wb")
+        agent = subprocess.Popen(
+            in_namespace(namespace, [*PYTHON, "-m", "edge_agent", "run", "--config", str(config)]),
+            stderr=log,
+        )
+        traffic: subprocess.Popen[bytes] | None = None
+        try:
+            _wait_running(state_dir, agent, 30.0)
+            if load:
+                traffic = subprocess.Popen(
+                    in_namespace(
+                        namespace,
+                        [
+                            *PYTHON,
+                            "-m",
+                            "edge_agent.bench.traffic",
+                            "--channel",
+                            LOAD_CHANNEL,
+                            "--port",
+                            str(LOAD_PORT),
+                            "--rate",
+                            str(load_rate),
+                            "--seconds",
+                            str(seconds + 3),
+                        ],
+                    ),
+                    stdout=subprocess.PIPE,
+                )
+                time.sleep(2.0)  # let the load reach its rate before measuring
+            sender = subprocess.run(
+                in_namespace(
+                    namespace,
+                    [
+                        *PYTHON,
+                        "-m",
+                        "edge_agent.bench.radar_sender",
+                        "--channel",
+                        CHANNEL,
+                        "--rate",
+                        str(rate),
+                        "--seconds",
+                        str(seconds),
+                    ],
+                ),
+                capture_output=True,
+                check=True,
+                timeout=seconds + 30,
+            )
+            time.sleep(1.2)  # one health period, so the figures include the last decisions
+            health = _health(state_dir)
+            traffic_out: dict[str, Any] = {}
+            if traffic is not None:
+                out, _ = traffic.communicate(timeout=30)
+                traffic_out = json.loads(out or b"{}")
+        finally:
+            for process in (traffic, agent):
+                if process is not None and process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            agent.wait(timeout=30)
+            log.close()
+        modules = health.get("modules", {})
+        fast = modules.get("fast-path", {}).get("details", {})
+        latency = fast.get("latency_ms", {})
+        reader = modules.get("can-reader", {}).get("details", {})
+        return {
+            "isolation": isolation,
+            "p50_ms": latency.get("p50_ms"),
+            "p99_ms": latency.get("p99_ms"),
+            "p999_ms": latency.get("p999_ms"),
+            "max_ms": latency.get("max_ms"),
+            "decisions": latency.get("count"),
+            "sender": json.loads(sender.stdout),
+            "load_modules": load_modules,
+            "load_sent_frames_per_s": traffic_out.get("frames_per_s", 0),
+            "load_ingested": reader,
+        }
+
+
+def run_fastpath_benchmark(seconds: float, rate: float, load_rate: float) -> dict[str, Any]:
+    """All phases in one namespace; the ratio is loaded p99 over idle p99."""
+    with multicast_namespace("ea-bench") as namespace:
+        idle = run_phase(namespace, "process", False, seconds, rate, load_rate)
+        loaded = run_phase(namespace, "process", True, seconds, rate, load_rate)
+        in_loop = run_phase(namespace, "in-loop", True, seconds, rate, load_rate)
+    keys = ("p50_ms", "p99_ms", "p999_ms", "max_ms")
+    ratio = None
+    if idle["p99_ms"] and loaded["p99_ms"]:
+        ratio = round(loaded["p99_ms"] / idle["p99_ms"], 3)
+    return {
+        "idle": {k: idle[k] for k in keys},
+        "loaded": {k: loaded[k] for k in keys},
+        "loaded_frames_per_s": loaded["load_sent_frames_per_s"],
+        "ratio_p99": ratio,
+        "loaded_in_loop": {k: in_loop[k] for k in keys},
+        "phases": {"idle": idle, "loaded": loaded, "loaded_in_loop": in_loop},
+        "radar_rate_hz": rate,
+        "seconds_per_phase": seconds,
+        "machine": machine(),
+    }
+
+
+def bench_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Entry for ``edge-agent bench fastpath``."""
+    return run_fastpath_benchmark(
+        seconds=args.seconds or 15.0, rate=200.0, load_rate=float(args.messages or 20_000)
+    )
