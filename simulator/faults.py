@@ -67,7 +67,7 @@ class _Rate:
 
     def take(self, per_second: float, dt: float) -> int:
         self._carry += per_second * dt
-        count = int(self._carry)
+        count = int(self._carry + 1e-9)  # not one frame short through rounding
         self._carry -= count
         return count
 

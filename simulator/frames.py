@@ -16,9 +16,9 @@ from edge_agent.simulator.vehicle import VehicleState
 
 SignalValues = dict[str, float]
 
-# Messages of different ECUs do not all start at the same instant on a real bus.
+# First send time of each message (after the start): ECUs do not all start at the same instant.
 PHASE_S = {
-    dbc.EGO_MOTION: 0.0,
+    dbc.EGO_MOTION: 0.010,
     dbc.RADAR_OBJECT: 0.005,
     dbc.BRAKE_PEDAL: 0.010,
     dbc.WHEEL_SPEEDS: 0.015,
@@ -47,8 +47,11 @@ class VehicleFrames:
         self.radar = radar
         self._rng = rng
         self._schedules = [
-            _Schedule(dbc.MessageEncoder(message), message.cycle_time / 1000.0, PHASE_S.get(
-                message.name, 0.0))
+            _Schedule(
+                dbc.MessageEncoder(message),
+                message.cycle_time / 1000.0,
+                PHASE_S.get(message.name, message.cycle_time / 1000.0),
+            )
             for message in database.messages
             if message.cycle_time
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 from edge_agent.simulator.body import BodyScript
@@ -43,6 +44,10 @@ class Scenario:
     radar: RadarConfig = field(default_factory=RadarConfig)
     faults: FaultPlan = field(default_factory=FaultPlan)
     body: BodyScript = field(default_factory=BodyScript)
+
+    def __post_init__(self) -> None:
+        # Whole tenths of a second: readable in listings, a whole number of physics ticks.
+        object.__setattr__(self, "duration_s", math.ceil(round(self.duration_s * 10, 6)) / 10)
 
     def initial_state(self) -> VehicleState:
         """The physical world when the scenario starts."""

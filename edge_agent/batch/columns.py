@@ -104,7 +104,9 @@ def _encode_floats(values: list[float], hint: LinearScale | None) -> dict[str, A
     return {"enc": "f64", "v": _little_endian(original)}
 
 
-def _as_scaled(values: list[float], linear: LinearScale, original: array[float]) -> list[int] | None:
+def _as_scaled(
+    values: list[float], linear: LinearScale, original: array[float]
+) -> list[int] | None:
     scale, offset = linear.scale, linear.offset
     if scale == 0.0 or not (math.isfinite(scale) and math.isfinite(offset)):
         return None
@@ -176,9 +178,7 @@ def _field(fields: Mapping[str, Any], key: str, kind: type[Any], where: str) -> 
         raise MalformedBatch(f"{where}: missing key {key!r}")
     value = fields[key]
     if type(value) is not kind:
-        raise MalformedBatch(
-            f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}"
-        )
+        raise MalformedBatch(f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}")
     return value
 
 

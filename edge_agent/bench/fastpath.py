@@ -140,7 +140,7 @@ def _wait_running(state_dir: Path, agent: subprocess.Popen[bytes], timeout: floa
 
 
 def run_phase(
-    namespace: str, isolation: str, load: bool, seconds: float, rate: float, load_rate: float
+    namespace: str, *, isolation: str, load: bool, seconds: float, rate: float, load_rate: float
 ) -> dict[str, Any]:
     """One phase with a fresh agent; returns latency percentiles and what ran."""
     with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as scratch:
@@ -228,9 +228,10 @@ def run_phase(
 def run_fastpath_benchmark(seconds: float, rate: float, load_rate: float) -> dict[str, Any]:
     """All phases in one namespace; the ratio is loaded p99 over idle p99."""
     with multicast_namespace("ea-bench") as namespace:
-        idle = run_phase(namespace, "process", False, seconds, rate, load_rate)
-        loaded = run_phase(namespace, "process", True, seconds, rate, load_rate)
-        in_loop = run_phase(namespace, "in-loop", True, seconds, rate, load_rate)
+        common = {"seconds": seconds, "rate": rate, "load_rate": load_rate}
+        idle = run_phase(namespace, isolation="process", load=False, **common)
+        loaded = run_phase(namespace, isolation="process", load=True, **common)
+        in_loop = run_phase(namespace, isolation="in-loop", load=True, **common)
     keys = ("p50_ms", "p99_ms", "p999_ms", "max_ms")
     ratio = None
     if idle["p99_ms"] and loaded["p99_ms"]:

@@ -41,7 +41,13 @@ def _frames(database: Any, count: int) -> list[can.Message]:
 
 
 def run(
-    interface: str, channel: str, rate: float, seconds: float, dbc: str, options: dict[str, Any]
+    interface: str,
+    channel: str,
+    *,
+    rate: float,
+    seconds: float,
+    dbc: str,
+    options: dict[str, Any],
 ) -> dict[str, Any]:
     """Send at ``rate`` frames/s in bursts for ``seconds``; return what was sent."""
     database: Any = cantools.database.load_file(str(resolve_data_path(dbc)))
@@ -74,7 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="UDP port (udp_multicast only)")
     args = parser.parse_args(argv)
     options = {"port": args.port} if args.port else {}
-    print(json.dumps(run(args.interface, args.channel, args.rate, args.seconds, args.dbc, options)))
+    result = run(
+        args.interface,
+        args.channel,
+        rate=args.rate,
+        seconds=args.seconds,
+        dbc=args.dbc,
+        options=options,
+    )
+    print(json.dumps(result))
     return 0
 
 

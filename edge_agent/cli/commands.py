@@ -10,8 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from edge_agent.cli.exit_codes import Exit, UserError
 from edge_agent.config import ConfigError, LoadedConfig, load_config
+from edge_agent.config.desired import load_last_good, validate_desired
 from edge_agent.discovery import installed_modules
 from edge_agent.health import HealthFile, NoAgentRunning
 from edge_agent.logs import configure_logging
@@ -22,6 +25,25 @@ def _load(path: Path) -> LoadedConfig:
         return load_config(path)
     except ConfigError as error:
         raise UserError("\n".join(error.lines())) from None
+
+
+def _with_last_good_desired_state(loaded: LoadedConfig) -> LoadedConfig:
+    """Overlay the last desired state that applied cleanly, if it still validates."""
+    log = structlog.get_logger("edge_agent.config")
+    document = load_last_good(loaded.agent.agent.state_dir)
+    if document is None:
+        return loaded
+    try:
+        desired = validate_desired(loaded, document)
+    except ConfigError as error:
+        log.warning(
+            "stored desired state no longer valid; running on the config file",
+            version=document.get("version"),
+            errors=error.lines(),
+        )
+        return loaded
+    log.info("running on the last good desired state", version=document.get("version"))
+    return desired
 
 
 def run_agent(args: argparse.Namespace) -> int:
@@ -37,6 +59,7 @@ def run_agent(args: argparse.Namespace) -> int:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserError(f"agent.state_dir: cannot create {settings.state_dir}: {error}") from None
+    loaded = _with_last_good_desired_state(loaded)
 
     async def main() -> int:
         return await Supervisor(loaded).run()

@@ -85,6 +85,7 @@ class ModuleRunner:
         self.running = asyncio.Event()
         self.settled = asyncio.Event()  # set on RUNNING or on any terminal state
         self._stop_requested = asyncio.Event()
+        self._cleanups: set[asyncio.Future[Any]] = set()  # started by _cut_off, not awaited
         self._backoff = Backoff(
             plan.settings.backoff_initial_s, plan.settings.backoff_max_s, rng=rng or random.Random()
         )
@@ -222,6 +223,8 @@ class ModuleRunner:
         assert self.context is not None
         task_failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._watch_spawned(task_failed)
+        run_task: asyncio.Task[None] | None = None
+        cut_off = False
         try:
             try:
                 async with asyncio.timeout(self.settings.start_timeout_s):
@@ -260,10 +263,18 @@ class ModuleRunner:
             if run_error is not None:
                 return "failed", f"run failed: {type(run_error).__name__}: {run_error}", False
             return "completed", "run() returned", False
+        except asyncio.CancelledError:
+            # The agent's shutdown limit ran out and the supervisor cancelled us: a graceful
+            # stop could take the whole stop limit again, so cut the instance off instead.
+            cut_off = True
+            raise
         finally:
             if not task_failed.done():
                 task_failed.cancel()
-            await self._teardown(module)
+            if cut_off:
+                self._cut_off(run_task)
+            else:
+                await self._teardown(module)
 
     def _watch_spawned(self, task_failed: asyncio.Future[str]) -> None:
         assert self.context is not None
@@ -282,8 +293,15 @@ class ModuleRunner:
         """Stop the instance within its stop limit, then cancel what it left behind."""
         assert self.context is not None
         context = self.context
-        limit = self.settings.stop_timeout_s
         stop_task = asyncio.get_running_loop().create_task(module.stop(), name=f"{self.name}.stop")
+        try:
+            await self._finish_stop(context, stop_task)
+        except asyncio.CancelledError:  # cut off in the middle of stopping
+            self._cut_off(stop_task)
+            raise
+
+    async def _finish_stop(self, context: ModuleContext, stop_task: asyncio.Task[None]) -> None:
+        limit = self.settings.stop_timeout_s
         done, _ = await asyncio.wait([stop_task], timeout=limit)
         stragglers: list[str] = []
         if not done:
@@ -305,6 +323,30 @@ class ModuleRunner:
         if stragglers:
             self._log.warning("tasks did not end when cancelled", tasks=stragglers)
         self.stragglers = stragglers
+        self.module = None
+
+    def _cut_off(self, task: asyncio.Task[Any] | None) -> None:
+        """Cancel ``task`` and the instance's spawned tasks without waiting; mark it stopped.
+
+        Clean-up callbacks are still started (one may kill a child process) but not awaited.
+        """
+        leftovers: list[asyncio.Task[Any]] = [task] if task is not None else []
+        if self.context is not None:
+            leftovers.extend(self.context.tasks)
+            for callback in self.context.take_stop_callbacks():
+                with contextlib.suppress(Exception):
+                    result = callback()
+                    if inspect.isawaitable(result):
+                        cleanup = asyncio.ensure_future(result)
+                        self._cleanups.add(cleanup)
+                        cleanup.add_done_callback(self._cleanups.discard)
+        for leftover in leftovers:
+            leftover.cancel()
+        self.last_error = "did not stop within the agent's shutdown limit; cancelled"
+        self._log.warning("module cut off at the shutdown limit")
+        if self.state in (ModuleState.STARTING, ModuleState.RUNNING):
+            self._set_state(ModuleState.STOPPING)
+        self._set_state(ModuleState.STOPPED, "cut off at the shutdown limit")
         self.module = None
 
     def request_stop(self) -> None:

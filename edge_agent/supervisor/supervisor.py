@@ -15,12 +15,13 @@ import structlog
 
 from edge_agent.bus import Bus, Priority
 from edge_agent.clock import Clock, SystemClock
-from edge_agent.config import LoadedConfig
+from edge_agent.config import LoadedConfig, ModulePlan
 from edge_agent.health import write_health_file
 from edge_agent.module_api import ModuleState
 from edge_agent.module_order import start_order
 from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.supervisor.runner import CANCEL_GRACE_S, ModuleRunner
+from edge_agent.supervisor.services import serve_agent_requests
 from edge_agent.version import __version__
 
 HEALTH_TOPIC = "agent/health"
@@ -58,6 +59,7 @@ class Supervisor:
         self.started_at = time.time()
         self.ready = False
         self.loop_lag_s = 0.0
+        self.desired_version: Any = None
         self.stragglers: list[str] = []
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()  # health file needs rewriting
@@ -69,19 +71,46 @@ class Supervisor:
         )
         self.runners: dict[str, ModuleRunner] = {}
         for name in order:
-            runner = ModuleRunner(
-                config.modules[name],
-                bus=self.bus,
-                clock=self.clock,
-                state_root=self.settings.state_dir,
-                vehicle_id=self.settings.vehicle_id,
-                register_liveness=self._register_liveness,
-                child_logging=(self.settings.log_level, self.settings.log_format),
-            )
-            runner.on_state_change = self._module_changed
-            self.runners[name] = runner
+            self.runners[name] = self.make_runner(config.modules[name])
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
+
+    def make_runner(self, plan: ModulePlan) -> ModuleRunner:
+        """A runner for ``plan`` wired to this supervisor's bus, clock and health."""
+        runner = ModuleRunner(
+            plan,
+            bus=self.bus,
+            clock=self.clock,
+            state_root=self.settings.state_dir,
+            vehicle_id=self.settings.vehicle_id,
+            register_liveness=self._register_liveness,
+            child_logging=(self.settings.log_level, self.settings.log_format),
+        )
+        runner.on_state_change = self._module_changed
+        return runner
+
+    def launch(self, name: str) -> None:
+        """Start the lifecycle task of runner ``name`` (it waits for its dependencies)."""
+        runner = self.runners[name]
+        dependencies = [self.runners[d] for d in runner.plan.module_class.requires]
+        self._tasks[name] = asyncio.get_running_loop().create_task(
+            runner.lifecycle(dependencies), name=f"agent.module[{name}]"
+        )
+
+    async def retire(self, name: str) -> None:
+        """Stop module ``name`` within its stop limit and forget it."""
+        runner = self.runners.pop(name)
+        self._liveness.pop(name, None)
+        runner.request_stop()
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            done, _ = await asyncio.wait(
+                [task], timeout=runner.settings.stop_timeout_s + CANCEL_GRACE_S * 3
+            )
+            if not done:
+                task.cancel()
+        self._changed.set()
+        self._wake.set()
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -131,6 +160,8 @@ class Supervisor:
                 "health_interval_s": self.settings.health_interval_s,
                 "loop_lag_ms": round(self.loop_lag_s * 1000, 3),
                 "stragglers": self.stragglers,
+                "config_source": self.config.source,
+                "desired_version": self.desired_version,
             },
             "modules": modules,
             "bus": [dataclasses.asdict(stats) for stats in self.bus.stats()],
@@ -236,11 +267,9 @@ class Supervisor:
                 self._spawn(
                     self._watchdog_loop(self.notifier.watchdog_interval_s / 2), "agent.watchdog"
                 )
-            for name, runner in self.runners.items():
-                dependencies = [self.runners[d] for d in runner.plan.module_class.requires]
-                self._tasks[name] = asyncio.get_running_loop().create_task(
-                    runner.lifecycle(dependencies), name=f"agent.module[{name}]"
-                )
+            for name in self.runners:
+                self.launch(name)
+            serve_agent_requests(self)
             exit_code = await self._supervise()
         finally:
             await self._shutdown()

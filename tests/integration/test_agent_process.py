@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fixtures.misbehaving import read_marker
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
@@ -200,9 +201,11 @@ def test_ready_only_after_modules_run_and_sigterm_stops_cleanly(
 
     # While it runs, `edge-agent status` reads its health.
     running = wait_for(
-        lambda: (r := status(state_dir)).returncode == 0
-        and json.loads(r.stdout)["modules"]["heartbeat"]["state"] == "running"
-        and r,
+        lambda: (
+            (r := status(state_dir)).returncode == 0
+            and json.loads(r.stdout)["modules"]["heartbeat"]["state"] == "running"
+            and r
+        ),
         what="status to show the heartbeat running",
     )
     snapshot = json.loads(running.stdout)

@@ -178,13 +178,15 @@ def test_every_problem_is_reported_one_per_line(
     path.write_text(
         '[agent]\nvehicle_id = "car-1"\n'
         "[modules.heartbeat.config]\ninterval_s = 0\n"
-        '[modules.teleporter]\n'
+        "[modules.teleporter]\n"
     )
     code, _, err = check(path, capsys)
     assert code == 2
     lines = err.splitlines()
-    assert lines[0] == "edge-agent: modules.heartbeat.config.interval_s: Input should be greater "\
+    assert (
+        lines[0] == "edge-agent: modules.heartbeat.config.interval_s: Input should be greater "
         "than 0 (got 0)"
+    )
     assert lines[1].startswith("modules.teleporter: unknown module 'teleporter'")
     assert len(lines) == 2
 
@@ -324,8 +326,7 @@ def test_the_installed_command_reports_without_a_traceback(tmp_path: Path) -> No
     assert broken.returncode == 2
     assert broken.stdout == ""
     assert broken.stderr == (
-        "edge-agent: modules.heartbeat.config.interval_s: Input should be greater than 0 "
-        "(got -1)\n"
+        "edge-agent: modules.heartbeat.config.interval_s: Input should be greater than 0 (got -1)\n"
     )
     valid = subprocess.run(
         [str(EDGE_AGENT), "check-config", str(CONFIGS / "valid.toml")],

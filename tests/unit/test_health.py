@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import time
@@ -66,9 +66,7 @@ def dead_pid() -> int:
         ({"pid": "x"}, "pid x from"),
     ],
 )
-def test_no_agent_running_says_why(
-    tmp_path: Path, agent: dict[str, Any], message: str
-) -> None:
+def test_no_agent_running_says_why(tmp_path: Path, agent: dict[str, Any], message: str) -> None:
     write_health_file(tmp_path, snapshot(**agent))
     with pytest.raises(NoAgentRunning, match=re.escape(message)):
         HealthFile(tmp_path).read(time.time())
@@ -109,9 +107,7 @@ def test_status_prints_a_readable_summary(
     ]
 
 
-def test_status_json_and_config_lookup(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_status_json_and_config_lookup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_health_file(tmp_path, snapshot())
     config = tmp_path / "agent.toml"
     config.write_text(f'[agent]\nvehicle_id = "car-1"\nstate_dir = "{tmp_path}"\n')

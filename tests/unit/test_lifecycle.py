@@ -59,8 +59,15 @@ def test_the_tables_split_every_pair() -> None:
         # run() returned with restart=on-failure; a later restart by hand
         [S.LOADING, S.STARTING, S.RUNNING, S.STOPPED, S.STARTING],
     ],
-    ids=["normal", "crash-loop", "never", "dependency-broken", "dependency-broken-later",
-         "stop-in-backoff", "run-returned"],
+    ids=[
+        "normal",
+        "crash-loop",
+        "never",
+        "dependency-broken",
+        "dependency-broken-later",
+        "stop-in-backoff",
+        "run-returned",
+    ],
 )
 def test_the_paths_the_runner_takes_are_legal(path: list[ModuleState]) -> None:
     for current, target in itertools.pairwise(path):
@@ -72,5 +79,5 @@ def test_nothing_leaves_stopping_except_to_stopped() -> None:
 
 
 def test_terminal_states_are_the_ones_that_stop_trying() -> None:
-    assert TERMINAL == {S.FAILED, S.BROKEN, S.STOPPED}
+    assert {S.FAILED, S.BROKEN, S.STOPPED} == TERMINAL
     assert S.RUNNING not in TERMINAL

@@ -1,0 +1,99 @@
+"""The spool's SQLite file: connection settings, schema, record checksums, health check."""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from pathlib import Path
+
+from edge_agent.spool.model import SpoolLocked
+
+SCHEMA_VERSION = 1
+RECORD_COLUMNS = "id, stream, priority, message_id, created, decimation, size, crc, payload"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    message_id BLOB NOT NULL,
+    created REAL NOT NULL,
+    decimation INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL,
+    crc INTEGER NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_priority ON records (priority, id);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER,
+    stream TEXT,
+    priority INTEGER,
+    message_id BLOB,
+    created REAL,
+    reason TEXT NOT NULL,
+    quarantined_at REAL NOT NULL,
+    payload BLOB
+);
+"""
+DURABILITY = (
+    "SQLite WAL, synchronous=FULL: every append transaction fsyncs the WAL before append "
+    "returns; a group of appends shares one transaction and one fsync"
+)
+
+
+def record_crc(stream: str, priority: int, message_id: bytes, payload: bytes) -> int:
+    """CRC32 over what identifies and carries a record, checked before it is handed out."""
+    crc = zlib.crc32(f"{stream}\x00{priority}\x00".encode())
+    return zlib.crc32(payload, zlib.crc32(message_id, crc))
+
+
+def connect(path: Path, autocheckpoint_pages: int) -> sqlite3.Connection:
+    """Open ``path`` for this process alone (exclusive lock), WAL, fsync on every commit."""
+    connection = sqlite3.connect(path, isolation_level=None, timeout=0.0)
+    try:
+        connection.execute("PRAGMA locking_mode=EXCLUSIVE")
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
+        # Keep the WAL's disk blocks after a checkpoint (up to this size) so that a full
+        # disk does not stop the next transaction from writing its frames.
+        connection.execute(f"PRAGMA journal_size_limit={int(autocheckpoint_pages) * 2 * 4096}")
+        connection.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except sqlite3.OperationalError as error:
+        connection.close()
+        if "locked" in str(error):
+            raise SpoolLocked(f"spool {path}: in use by another process") from None
+        raise
+    return connection
+
+
+def health_problem(path: Path) -> str | None:
+    """None when ``path`` is a sound SQLite spool, else a one-line reason (quick_check)."""
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=0.0)
+    except sqlite3.Error as error:
+        return f"cannot open: {error}"
+    try:
+        connection.execute("PRAGMA locking_mode=EXCLUSIVE")
+        rows = connection.execute("PRAGMA quick_check").fetchall()
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error):
+            raise SpoolLocked(f"spool {path}: in use by another process") from None
+        return str(error)
+    except sqlite3.DatabaseError as error:
+        return str(error)
+    finally:
+        connection.close()
+    problems = [row[0] for row in rows if row[0] != "ok"]
+    if problems:
+        return f"quick_check: {problems[0]}" + (
+            f" (+{len(problems) - 1} more)" * (len(problems) > 1)
+        )
+    if version not in (0, SCHEMA_VERSION):
+        return f"schema version {version}, this agent knows {SCHEMA_VERSION}"
+    return None
