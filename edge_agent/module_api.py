@@ -94,7 +94,7 @@ class HealthReporter:
 
 
 class ModuleContext:
-    """Everything the runtime lends a module: bus, logger, state directory, clock, health, tasks.
+    """Everything the runtime lends a module: bus, logger, state dir, clock, health, tasks, spool.
 
     Tasks spawned here and callbacks registered with ``on_stop`` are cleaned up by the
     supervisor when the module stops, whatever way it stops.
@@ -109,12 +109,16 @@ class ModuleContext:
         clock: Clock,
         vehicle_id: str,
         liveness: Callable[[str, Callable[[], bool]], None] | None = None,
+        spool: Any = None,
     ) -> None:
         self.name = name
         self.bus = bus
         self.state_dir = state_dir
         self.clock = clock
         self.vehicle_id = vehicle_id
+        # The agent's durable upstream spool (edge_agent.spool), shared by every module that
+        # sends data to the cloud; None when the agent runs without one.
+        self.spool = spool
         self.log: structlog.stdlib.BoundLogger = structlog.get_logger(
             f"edge_agent.modules.{name}"
         ).bind(module=name)

@@ -232,7 +232,10 @@ def _record(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``edge-agent-sim``; return the exit status (see :class:`Exit`)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or a bad argument already reported in one line
+        return stop.code if isinstance(stop.code, int) else int(Exit.BAD_INPUT)
     handlers = {"list": _list, "run": _run, "record": _record}
     try:
         return handlers[args.command](args)
