@@ -89,7 +89,8 @@ class SimulatorSession:
         self._radar_id = int(database.get_message_by_name(dbc.RADAR_OBJECT).frame_id)
         self._body = BodyModel(scenario.body, random.Random(f"{seed}-body"))
         self._frames = VehicleFrames(
-            database, Radar(scenario.radar, random.Random(f"{seed}-radar")),
+            database,
+            Radar(scenario.radar, random.Random(f"{seed}-radar")),
             random.Random(f"{seed}-sensors"),
         )
         plan = scenario.faults if faults is None else scenario.faults.combined(faults)
@@ -197,7 +198,7 @@ class SimulatorSession:
             return
         try:
             signals = self._brake_message.decode(bytes(message.data), decode_choices=False)
-        except Exception:  # noqa: BLE001 - cantools raises several types for a bad payload
+        except Exception:
             self.bad_brake_frames += 1
             return
         self._record(message, rx=True)
@@ -274,14 +275,13 @@ def open_bus(interface: str, channel: str | None) -> can.BusABC:
             "udp_multicast sends to the real network: run inside a network namespace "
             "(ip netns exec NAME edge-agent-sim ...), see docs/simulator.md"
         )
-    kwargs: dict[str, object] = {"interface": interface}
-    if channel is not None:
-        kwargs["channel"] = channel
     try:
-        return can.Bus(**kwargs)
+        return can.Bus(interface=interface, channel=channel)
     except (OSError, can.CanError, ValueError, ImportError) as error:
         hint = ""
         if interface == "socketcan":
-            hint = (f" (create it: sudo ip link add {channel} type vcan && "
-                    f"sudo ip link set {channel} up)")
+            hint = (
+                f" (create it: sudo ip link add {channel} type vcan && "
+                f"sudo ip link set {channel} up)"
+            )
         raise BusSetupError(f"cannot open {interface} channel {channel}: {error}{hint}") from None

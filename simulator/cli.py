@@ -103,40 +103,75 @@ def _interface(text: str) -> str:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", required=True, help="scenario name (see: list)")
-    parser.add_argument("--seconds", type=_rate, help="run this long instead of the scenario's duration")
+    parser.add_argument(
+        "--seconds", type=_rate, help="run this long instead of the scenario's duration"
+    )
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     faults = parser.add_argument_group("fault injection (added to the scenario's own)")
     faults.add_argument("--flood", type=_rate, metavar="FPS", help="extra frames per second")
     faults.add_argument("--flood-id", type=_frame_id, metavar="ID", help="id of flood frames")
     faults.add_argument("--garbage", type=_rate, metavar="FPS", help="malformed frames per second")
-    faults.add_argument("--garbage-kinds", type=_garbage_kinds, metavar="KINDS",
-                        help="comma list of wrong-dlc, unknown-id, error, remote (default all)")
-    faults.add_argument("--bus-off", type=_window, action="append", metavar="START:END",
-                        help="seconds with no vehicle frames (repeatable; END may be empty)")
-    faults.add_argument("--bus-off-error-fps", type=_rate, metavar="FPS",
-                        help="error frames per second while bus-off (default none)")
-    faults.add_argument("--radar-dropout", type=_window, action="append", metavar="START:END",
-                        help="seconds without radar frames (repeatable; END may be empty)")
-    faults.add_argument("--radar-drop-probability", type=_probability, metavar="P",
-                        help="chance of losing each radar frame")
+    faults.add_argument(
+        "--garbage-kinds",
+        type=_garbage_kinds,
+        metavar="KINDS",
+        help="comma list of wrong-dlc, unknown-id, error, remote (default all)",
+    )
+    faults.add_argument(
+        "--bus-off",
+        type=_window,
+        action="append",
+        metavar="START:END",
+        help="seconds with no vehicle frames (repeatable; END may be empty)",
+    )
+    faults.add_argument(
+        "--bus-off-error-fps",
+        type=_rate,
+        metavar="FPS",
+        help="error frames per second while bus-off (default none)",
+    )
+    faults.add_argument(
+        "--radar-dropout",
+        type=_window,
+        action="append",
+        metavar="START:END",
+        help="seconds without radar frames (repeatable; END may be empty)",
+    )
+    faults.add_argument(
+        "--radar-drop-probability",
+        type=_probability,
+        metavar="P",
+        help="chance of losing each radar frame",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``edge-agent-sim`` argument parser."""
-    parser = _Parser(prog=PROG, description="Vehicle simulator: scenarios on a CAN bus, closed loop.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                parser_class=_Parser)
+    parser = _Parser(
+        prog=PROG, description="Vehicle simulator: scenarios on a CAN bus, closed loop."
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
     listing = sub.add_parser("list", help="list the scenarios")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
 
     run = sub.add_parser("run", help="run a scenario on a CAN bus (reacts to AebBrakeRequest)")
     _add_common(run)
-    run.add_argument("--interface", type=_interface, default="virtual",
-                     help="python-can interface: virtual, socketcan, udp_multicast, ...")
+    run.add_argument(
+        "--interface",
+        type=_interface,
+        default="virtual",
+        help="python-can interface: virtual, socketcan, udp_multicast, ...",
+    )
     run.add_argument("--channel", help="channel (default vcan0; udp_multicast: 239.74.163.2)")
-    run.add_argument("--speed", type=_positive, default=1.0,
-                     help="times faster than real time (default 1; inf: as fast as possible)")
+    run.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        help="times faster than real time (default 1; inf: as fast as possible)",
+    )
     run.add_argument("--record", metavar="FILE.log", help="also write the frames as candump log")
     run.add_argument("--json", action="store_true", help="print the result as one JSON line")
 
@@ -144,8 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(record)
     record.add_argument("--out", required=True, metavar="FILE.log", help="output file")
     record.add_argument("--channel", default="vcan0", help="channel name in the log (vcan0)")
-    record.add_argument("--epoch", type=float, default=RECORDING_EPOCH,
-                        help=f"Unix time of the first frame (default {RECORDING_EPOCH:.0f})")
+    record.add_argument(
+        "--epoch",
+        type=float,
+        default=RECORDING_EPOCH,
+        help=f"Unix time of the first frame (default {RECORDING_EPOCH:.0f})",
+    )
     return parser
 
 
@@ -183,8 +222,10 @@ def _list(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(summary))
         else:
-            print(f"{scenario.name:<18} {scenario.category.value:<7} "
-                  f"{scenario.duration_s:6.1f} s  {scenario.description}")
+            print(
+                f"{scenario.name:<18} {scenario.category.value:<7} "
+                f"{scenario.duration_s:6.1f} s  {scenario.description}"
+            )
     return int(Exit.OK)
 
 
@@ -204,8 +245,12 @@ def _run(args: argparse.Namespace) -> int:
         recorder = CandumpRecorder(args.record, channel) if args.record else None
         try:
             session = SimulatorSession(
-                scenario, bus, seed=args.seed, faults=_fault_plan(args),
-                duration_s=args.seconds, frame_sink=recorder,
+                scenario,
+                bus,
+                seed=args.seed,
+                faults=_fault_plan(args),
+                duration_s=args.seconds,
+                frame_sink=recorder,
             )
             try:
                 result = run_paced(session, args.speed)
@@ -222,11 +267,19 @@ def _run(args: argparse.Namespace) -> int:
 def _record(args: argparse.Namespace) -> int:
     scenario = _scenario(args)
     result, frames = record_scenario(
-        scenario, args.out, seconds=args.seconds, channel=args.channel, seed=args.seed,
-        faults=_fault_plan(args), epoch=args.epoch,
+        scenario,
+        args.out,
+        seconds=args.seconds,
+        channel=args.channel,
+        seed=args.seed,
+        faults=_fault_plan(args),
+        epoch=args.epoch,
     )
-    print(f"{PROG}: wrote {frames} frames ({result.duration_s:.1f} s of {scenario.name}) "
-          f"to {args.out}", file=sys.stderr)
+    print(
+        f"{PROG}: wrote {frames} frames ({result.duration_s:.1f} s of {scenario.name}) "
+        f"to {args.out}",
+        file=sys.stderr,
+    )
     return int(Exit.OK)
 
 

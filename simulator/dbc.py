@@ -49,9 +49,7 @@ class MessageEncoder:
         self.message = message
         self.frame_id: int = message.frame_id
         self.name: str = message.name
-        self._limits = {
-            signal.name: (signal.minimum, signal.maximum) for signal in message.signals
-        }
+        self._limits = {signal.name: (signal.minimum, signal.maximum) for signal in message.signals}
 
     def encode(self, values: Mapping[str, float]) -> bytes:
         """The payload for ``values`` (missing signals are zero; out-of-range values clamped)."""

@@ -31,9 +31,20 @@ def standard_drive() -> Scenario:
     )
     end_s = ego.end_s + 10.0
     curves = Profile.of(
-        (0.0, 0.0), (30.0, 0.0), (32.0, 1 / 60), (38.0, 1 / 60), (40.0, 0.0),  # city corner
-        (110.0, 0.0), (115.0, -1 / 900), (140.0, -1 / 900), (150.0, 1 / 1200),  # highway bends
-        (175.0, 1 / 1200), (180.0, 0.0), (262.0, 0.0), (266.0, -1 / 120), (280.0, -1 / 120),
+        (0.0, 0.0),
+        (30.0, 0.0),
+        (32.0, 1 / 60),
+        (38.0, 1 / 60),
+        (40.0, 0.0),  # city corner
+        (110.0, 0.0),
+        (115.0, -1 / 900),
+        (140.0, -1 / 900),
+        (150.0, 1 / 1200),  # highway bends
+        (175.0, 1 / 1200),
+        (180.0, 0.0),
+        (262.0, 0.0),
+        (266.0, -1 / 120),
+        (280.0, -1 / 120),
         (284.0, 0.0),
     )
     lead_lateral = Profile.of(
@@ -86,8 +97,9 @@ def demo_route() -> Scenario:
             lead_speed_kmh=obstacle_speed,
             lead_initial_gap_m=400.0,
             lead_lateral_m=obstacle_lateral,
-            road_curvature_per_m=Profile.of((0.0, 0.0), (70.0, 0.0), (72.0, 1 / 500),
-                                            (80.0, 1 / 500), (82.0, 0.0)),
+            road_curvature_per_m=Profile.of(
+                (0.0, 0.0), (70.0, 0.0), (72.0, 1 / 500), (80.0, 1 / 500), (82.0, 0.0)
+            ),
             resume_after_aeb_s=5.0,
         ),
         expects_obstacle=True,

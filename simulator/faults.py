@@ -47,7 +47,7 @@ class FaultPlan:
     bus_off_error_fps: float = 0.0
 
     def combined(self, other: FaultPlan) -> FaultPlan:
-        """This plan with every fault ``other`` sets (non-default) added or overriding."""
+        """The plan with every fault ``other`` sets (non-default) added or overriding."""
         defaults = FaultPlan()
         changes = {
             f.name: getattr(other, f.name)
@@ -113,15 +113,24 @@ class FaultInjector:
         if kind is Garbage.WRONG_DLC:
             length = rng.choice((0, 1, 3, 5, 7))
             frame_id = rng.choice(self._known_ids)
-            return can.Message(arbitration_id=frame_id, data=rng.randbytes(length), dlc=length,
-                               is_extended_id=False)
+            return can.Message(
+                arbitration_id=frame_id,
+                data=rng.randbytes(length),
+                dlc=length,
+                is_extended_id=False,
+            )
         if kind is Garbage.UNKNOWN_ID:
-            return can.Message(arbitration_id=rng.choice(UNKNOWN_IDS), data=rng.randbytes(8),
-                               is_extended_id=False)
+            return can.Message(
+                arbitration_id=rng.choice(UNKNOWN_IDS), data=rng.randbytes(8), is_extended_id=False
+            )
         if kind is Garbage.ERROR_FRAME:
             return can.Message(is_error_frame=True, data=bytes(8))
-        return can.Message(arbitration_id=rng.choice(self._known_ids), is_remote_frame=True,
-                           dlc=8, is_extended_id=False)
+        return can.Message(
+            arbitration_id=rng.choice(self._known_ids),
+            is_remote_frame=True,
+            dlc=8,
+            is_extended_id=False,
+        )
 
 
 def parse_garbage_kinds(text: str) -> tuple[Garbage, ...]:

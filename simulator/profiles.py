@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ class Profile:
         if not points:
             raise ValueError("a profile needs at least one keyframe")
         times = tuple(float(t) for t, _ in points)
-        if any(later < earlier for earlier, later in zip(times, times[1:], strict=False)):
+        if any(later < earlier for earlier, later in itertools.pairwise(times)):
             raise ValueError(f"keyframe times must not decrease: {times}")
         return cls(times, tuple(float(v) for _, v in points))
 

@@ -75,7 +75,8 @@ class Radar:
         lateral = state.lead.lateral_m + gauss(0.0, config.lateral_noise_m)
         return RadarReading(
             distance_m=min(max(distance, 0.0), NO_OBJECT_DISTANCE_M),
-            relative_speed_mps=-state.closing_speed_mps + gauss(0.0, config.relative_speed_noise_mps),
+            relative_speed_mps=-state.closing_speed_mps
+            + gauss(0.0, config.relative_speed_noise_mps),
             lateral_m=lateral,
             valid=True,
             in_path=abs(lateral) < VEHICLE_WIDTH_M,

@@ -59,8 +59,9 @@ class RunMetrics:
         if ttc is not None and (self.min_ttc_s is None or ttc < self.min_ttc_s):
             self.min_ttc_s = ttc
         if state.in_same_lane and state.gap_m > 0:
-            self.min_gap_m = state.gap_m if self.min_gap_m is None else min(
-                self.min_gap_m, state.gap_m)
+            self.min_gap_m = (
+                state.gap_m if self.min_gap_m is None else min(self.min_gap_m, state.gap_m)
+            )
         braking = brake_request_mps2 > AEB_ACTIVE_MPS2
         if braking and not self._braking:
             self.brake_activations += 1

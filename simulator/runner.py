@@ -56,7 +56,12 @@ def record_scenario(
     """
     with CandumpRecorder(path, channel) as recorder:
         session = SimulatorSession(
-            scenario, None, seed=seed, faults=faults, duration_s=seconds, frame_sink=recorder,
+            scenario,
+            None,
+            seed=seed,
+            faults=faults,
+            duration_s=seconds,
+            frame_sink=recorder,
             epoch=epoch,
         )
         result = session.run()

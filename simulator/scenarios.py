@@ -94,8 +94,9 @@ def ccrb(gap_m: int, decel_mps2: int) -> Scenario:
     stop_s = speed * KMH / decel_mps2
     script = DriveScript(
         ego_speed_kmh=Profile.constant(speed),
-        lead_speed_kmh=Profile.of((0.0, speed), (CCRB_BRAKE_AT_S, speed),
-                                  (CCRB_BRAKE_AT_S + stop_s, 0.0)),
+        lead_speed_kmh=Profile.of(
+            (0.0, speed), (CCRB_BRAKE_AT_S, speed), (CCRB_BRAKE_AT_S + stop_s, 0.0)
+        ),
         lead_initial_gap_m=float(gap_m),
     )
     return Scenario(

@@ -27,6 +27,8 @@ AEB_ACTIVE_MPS2 = 0.05
 """Above this applied or requested deceleration the AEB counts as braking (throttle cut)."""
 
 KMH = 1 / 3.6
+ZERO = Profile.constant(0.0)
+"""A profile that stays at zero (straight road, object centred in the lane)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +43,8 @@ class DriveScript:
     ego_speed_kmh: Profile
     lead_speed_kmh: Profile
     lead_initial_gap_m: float
-    lead_lateral_m: Profile = Profile.constant(0.0)
-    road_curvature_per_m: Profile = Profile.constant(0.0)
+    lead_lateral_m: Profile = ZERO
+    road_curvature_per_m: Profile = ZERO
     resume_after_aeb_s: float | None = None
 
 

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS records (
     payload BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_by_priority ON records (priority, id);
+CREATE INDEX IF NOT EXISTS records_by_age ON records (priority, created);
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER,
     stream TEXT,

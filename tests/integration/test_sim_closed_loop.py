@@ -9,12 +9,12 @@ from collections.abc import Iterator
 
 import can
 import pytest
-from fixtures.tiny_aeb import TinyAeb
 
 from edge_agent.simulator import dbc
 from edge_agent.simulator.can_io import BrakeRequestEvent, SimulatorSession
 from edge_agent.simulator.runner import run_paced
 from edge_agent.simulator.scenarios import get_scenario
+from fixtures.tiny_aeb import TinyAeb
 
 _channels = itertools.count()
 
@@ -22,9 +22,10 @@ _channels = itertools.count()
 @pytest.fixture
 def buses() -> Iterator[tuple[can.BusABC, can.BusABC]]:
     channel = f"sim-closed-loop-{next(_channels)}"
-    with can.Bus(interface="virtual", channel=channel) as vehicle, can.Bus(
-        interface="virtual", channel=channel
-    ) as agent:
+    with (
+        can.Bus(interface="virtual", channel=channel) as vehicle,
+        can.Bus(interface="virtual", channel=channel) as agent,
+    ):
         yield vehicle, agent
 
 
@@ -47,7 +48,8 @@ def test_a_brake_controller_avoids_the_collision(
     result = session.result()
     assert not result.collision
     assert result.brake_activations >= 1
-    assert result.min_gap_m is not None and result.min_gap_m > 0.5
+    assert result.min_gap_m is not None
+    assert result.min_gap_m > 0.5
     assert result.brake_frames == aeb.frames_sent
     assert result.max_deceleration_mps2 <= 9.0
 

@@ -20,8 +20,9 @@ from edge_agent.simulator.scenarios import get_scenario
 
 def _frames(name: str, seconds: float, faults: FaultPlan | None = None) -> list[can.Message]:
     frames: list[can.Message] = []
-    session = SimulatorSession(get_scenario(name), faults=faults, frame_sink=frames.append,
-                               epoch=0.0)
+    session = SimulatorSession(
+        get_scenario(name), faults=faults, frame_sink=frames.append, epoch=0.0
+    )
     session.advance(seconds)
     return frames
 
@@ -44,10 +45,19 @@ def test_garbage_mixes_every_kind() -> None:
     normal = {m.frame_id: 8 for m in dbc.load_vehicle_dbc().messages}
     errors = [f for f in frames if f.is_error_frame]
     remote = [f for f in frames if f.is_remote_frame]
-    unknown = [f for f in frames if not f.is_error_frame and f.arbitration_id not in known
-               and f.arbitration_id != FLOOD_ID]
-    short = [f for f in frames if not f.is_error_frame and not f.is_remote_frame
-             and f.arbitration_id in normal and len(f.data) != 8]
+    unknown = [
+        f
+        for f in frames
+        if not f.is_error_frame and f.arbitration_id not in known and f.arbitration_id != FLOOD_ID
+    ]
+    short = [
+        f
+        for f in frames
+        if not f.is_error_frame
+        and not f.is_remote_frame
+        and f.arbitration_id in normal
+        and len(f.data) != 8
+    ]
     assert len(errors) == len(remote) == len(unknown) == len(short) == 25
     assert dbc.load_vehicle_dbc().get_message_by_name(dbc.AEB_BRAKE_REQUEST).frame_id not in {
         f.arbitration_id for f in short + remote
@@ -72,7 +82,9 @@ def test_silent_bus_off_sends_nothing() -> None:
 
 def test_fault_plans_combine() -> None:
     scenario_plan = FaultPlan(flood_fps=10.0, bus_off=TimeWindows.of((1.0, 2.0)))
-    combined = scenario_plan.combined(FaultPlan(garbage_fps=5.0, bus_off=TimeWindows.of((3.0, 4.0))))
+    combined = scenario_plan.combined(
+        FaultPlan(garbage_fps=5.0, bus_off=TimeWindows.of((3.0, 4.0)))
+    )
     assert combined.flood_fps == 10.0
     assert combined.garbage_fps == 5.0
     assert combined.bus_off.spans == ((1.0, 2.0), (3.0, 4.0))
@@ -80,7 +92,10 @@ def test_fault_plans_combine() -> None:
 
 def test_garbage_kinds_parse() -> None:
     assert parse_garbage_kinds("all") == ALL_GARBAGE
-    assert parse_garbage_kinds("remote, error,remote") == (Garbage.REMOTE_FRAME, Garbage.ERROR_FRAME)
+    assert parse_garbage_kinds("remote, error,remote") == (
+        Garbage.REMOTE_FRAME,
+        Garbage.ERROR_FRAME,
+    )
     with pytest.raises(ValueError, match="unknown garbage kind nonsense"):
         parse_garbage_kinds("nonsense,error")
     with pytest.raises(ValueError):

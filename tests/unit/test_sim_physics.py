@@ -148,7 +148,9 @@ def test_a_lane_change_into_the_ego_while_alongside_is_a_collision() -> None:
 def test_ccrb_collision_time_matches_the_simulation(gap: int, decel: int) -> None:
     state = _run(initial_state(get_scenario(f"ccrb-{gap}-{decel}").script), 15.0)
     assert state.collision is not None
-    assert state.collision.time_s == pytest.approx(2.0 + ccrb_collision_time(50, gap, decel), abs=0.01)
+    assert state.collision.time_s == pytest.approx(
+        2.0 + ccrb_collision_time(50, gap, decel), abs=0.01
+    )
 
 
 def test_time_to_collision_is_gap_over_closing_speed() -> None:
@@ -171,7 +173,12 @@ def test_profiles_interpolate_and_shift() -> None:
 def test_time_windows() -> None:
     windows = TimeWindows.of((1.0, 2.0), (5.0, math.inf))
     assert [windows.contains(t) for t in (0.5, 1.0, 1.99, 2.0, 5.0, 1e9)] == [
-        False, True, True, False, True, True,
+        False,
+        True,
+        True,
+        False,
+        True,
+        True,
     ]
     with pytest.raises(ValueError):
         TimeWindows.of((2.0, 1.0))

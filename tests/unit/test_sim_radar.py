@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 from collections import Counter
@@ -42,23 +43,32 @@ def test_range_is_150_m() -> None:
     radar = Radar(RadarConfig(distance_noise_m=0.0), random.Random(1))
     near = radar.measure(_world(149.0))
     far = radar.measure(_world(151.0))
-    assert near is not None and near.valid and near.distance_m == pytest.approx(149.0)
-    assert far is not None and not far.valid and far.distance_m == NO_OBJECT_DISTANCE_M
+    assert near is not None
+    assert near.valid
+    assert near.distance_m == pytest.approx(149.0)
+    assert far is not None
+    assert not far.valid
+    assert far.distance_m == NO_OBJECT_DISTANCE_M
 
 
 def test_objects_behind_or_outside_the_field_of_view_are_not_reported() -> None:
     radar = Radar(RadarConfig(), random.Random(1))
     for state in (_world(-3.0), _world(5.0, lateral_m=3.5)):
         reading = radar.measure(state)
-        assert reading is not None and not reading.valid
+        assert reading is not None
+        assert not reading.valid
 
 
 def test_in_path_flag_follows_the_lateral_offset() -> None:
     radar = Radar(RadarConfig(lateral_noise_m=0.0), random.Random(1))
     ahead = radar.measure(_world(40.0, lateral_m=0.3))
     beside = radar.measure(_world(40.0, lateral_m=-3.5))
-    assert ahead is not None and ahead.valid and ahead.in_path
-    assert beside is not None and beside.valid and not beside.in_path
+    assert ahead is not None
+    assert ahead.valid
+    assert ahead.in_path
+    assert beside is not None
+    assert beside.valid
+    assert not beside.in_path
     assert beside.lateral_m == pytest.approx(-3.5)
 
 
@@ -75,8 +85,9 @@ def test_random_frame_loss_follows_the_probability() -> None:
 
 def _frames_in(scenario: str, seconds: float, **kwargs: object) -> list[object]:
     frames: list[object] = []
-    session = SimulatorSession(get_scenario(scenario), frame_sink=frames.append, epoch=0.0,
-                               **kwargs)  # type: ignore[arg-type]
+    session = SimulatorSession(
+        get_scenario(scenario), frame_sink=frames.append, epoch=0.0, **kwargs
+    )  # type: ignore[arg-type]
     session.advance(seconds)
     return frames
 
@@ -102,9 +113,12 @@ def test_radar_frames_carry_a_rolling_counter_and_a_valid_checksum() -> None:
 
 def test_radar_dropout_scenario_stops_radar_frames_mid_approach() -> None:
     radar_id = dbc.load_vehicle_dbc().get_message_by_name(dbc.RADAR_OBJECT).frame_id
-    stamps = [f.timestamp for f in _frames_in("radar-dropout", 6.0)  # type: ignore[attr-defined]
-              if f.arbitration_id == radar_id]  # type: ignore[attr-defined]
-    gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:], strict=False)]
+    stamps = [
+        f.timestamp
+        for f in _frames_in("radar-dropout", 6.0)  # type: ignore[attr-defined]
+        if f.arbitration_id == radar_id
+    ]  # type: ignore[attr-defined]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
     assert max(gaps) == pytest.approx(1.52, abs=0.021)
     assert sum(gap > 0.021 for gap in gaps) == 1
 

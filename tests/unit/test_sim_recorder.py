@@ -15,13 +15,18 @@ from edge_agent.simulator.scenarios import get_scenario
 
 
 def test_line_format_matches_candump() -> None:
-    frame = can.Message(timestamp=1436509052.249713, arbitration_id=0x123,
-                        data=bytes.fromhex("DEADBEEF"), is_extended_id=False)
+    frame = can.Message(
+        timestamp=1436509052.249713,
+        arbitration_id=0x123,
+        data=bytes.fromhex("DEADBEEF"),
+        is_extended_id=False,
+    )
     assert candump_line(frame, "vcan0") == "(1436509052.249713) vcan0 123#DEADBEEF"
     extended = can.Message(timestamp=1.0, arbitration_id=0x1ABCDEF, data=b"", is_extended_id=True)
     assert candump_line(extended, "can1") == "(1.000000) can1 01ABCDEF#"
-    remote = can.Message(timestamp=2.0, arbitration_id=0x7FF, is_remote_frame=True, dlc=3,
-                         is_extended_id=False)
+    remote = can.Message(
+        timestamp=2.0, arbitration_id=0x7FF, is_remote_frame=True, dlc=3, is_extended_id=False
+    )
     assert candump_line(remote, "vcan0") == "(2.000000) vcan0 7FF#R3"
 
 
@@ -32,19 +37,28 @@ def _read_back(lines: list[str]) -> list[can.Message]:
 frames = st.one_of(
     st.builds(
         lambda ts, ident, ext, data: can.Message(
-            timestamp=ts, arbitration_id=ident if ext else ident & 0x7FF, is_extended_id=ext,
-            data=data),
+            timestamp=ts,
+            arbitration_id=ident if ext else ident & 0x7FF,
+            is_extended_id=ext,
+            data=data,
+        ),
         st.integers(0, 4_000_000_000_000_000).map(lambda us: us / 1_000_000),
-        st.integers(0, 0x1FFFFFFF), st.booleans(), st.binary(max_size=8),
+        st.integers(0, 0x1FFFFFFF),
+        st.booleans(),
+        st.binary(max_size=8),
     ),
     st.builds(
-        lambda ts, ident, dlc: can.Message(timestamp=ts, arbitration_id=ident,
-                                           is_remote_frame=True, dlc=dlc, is_extended_id=False),
-        st.integers(0, 10**12).map(lambda us: us / 1_000_000), st.integers(0, 0x7FF),
+        lambda ts, ident, dlc: can.Message(
+            timestamp=ts, arbitration_id=ident, is_remote_frame=True, dlc=dlc, is_extended_id=False
+        ),
+        st.integers(0, 10**12).map(lambda us: us / 1_000_000),
+        st.integers(0, 0x7FF),
         st.integers(0, 8),
     ),
-    st.builds(lambda ts: can.Message(timestamp=ts, is_error_frame=True, data=bytes(8)),
-              st.integers(0, 10**12).map(lambda us: us / 1_000_000)),
+    st.builds(
+        lambda ts: can.Message(timestamp=ts, is_error_frame=True, data=bytes(8)),
+        st.integers(0, 10**12).map(lambda us: us / 1_000_000),
+    ),
 )
 
 

@@ -11,9 +11,18 @@ from edge_agent.simulator.scenarios import SCENARIOS, UnknownScenarioError, get_
 REQUIRED = [
     *(f"ccrs-{v}" for v in range(10, 90, 10)),
     *(f"ccrm-{v}" for v in range(30, 90, 10)),
-    "ccrb-12-2", "ccrb-12-6", "ccrb-40-2", "ccrb-40-6",
-    "following-2s", "cut-in-safe", "passing-next-lane", "stop-and-go",
-    "radar-dropout", "bus-flood", "standard-drive", "demo-route",
+    "ccrb-12-2",
+    "ccrb-12-6",
+    "ccrb-40-2",
+    "ccrb-40-6",
+    "following-2s",
+    "cut-in-safe",
+    "passing-next-lane",
+    "stop-and-go",
+    "radar-dropout",
+    "bus-flood",
+    "standard-drive",
+    "demo-route",
 ]
 
 
@@ -39,7 +48,8 @@ def test_each_scenario_runs_to_completion_without_brake_input(name: str) -> None
     if scenario.expects_obstacle:
         # The driver never brakes for obstacles: without the AEB every such scenario collides.
         assert result.collision
-        assert result.impact_speed_kmh is not None and result.impact_speed_kmh > 5.0
+        assert result.impact_speed_kmh is not None
+        assert result.impact_speed_kmh > 5.0
         assert result.min_ttc_s == 0.0
     else:
         assert not result.collision

@@ -1,0 +1,239 @@
+"""Keeping the spool inside its bounds: quotas, the byte cap, TTLs, and the degrade ladder.
+
+Everything here runs inside the caller's open transaction, so an append and the
+degradation that made room for it commit (or roll back) together.
+
+Ladder (docs/spool.md, "Eviction order"): victims are taken from the least important
+priority first, and only from priorities no more important than the incoming record.
+Telemetry is downsampled oldest-first (the degrade hook halves a batch's samples; without
+a hook every other record of the oldest window goes) up to ``max_decimation`` times, then
+dropped oldest-first. Control records are dropped oldest-first. Events are never touched.
+"""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+from collections.abc import Callable, Container
+from dataclasses import dataclass, field
+
+import structlog
+
+from edge_agent.spool.database import record_crc
+from edge_agent.spool.model import PriorityStats, SpoolPolicy, SpoolPriority
+
+Degrade = Callable[[bytes], bytes | None]
+VICTIM_ORDER = (SpoolPriority.TELEMETRY_LOW, SpoolPriority.TELEMETRY_HIGH, SpoolPriority.CONTROL)
+_log = structlog.get_logger("edge_agent.spool")
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Bytes, records and counters per priority, kept in step with the table."""
+
+    by_priority: dict[SpoolPriority, PriorityStats] = field(
+        default_factory=lambda: {priority: PriorityStats() for priority in SpoolPriority}
+    )
+    quarantined: int = 0
+
+    def __getitem__(self, priority: SpoolPriority) -> PriorityStats:
+        return self.by_priority[priority]
+
+    @property
+    def total_bytes(self) -> int:
+        """Accounted bytes of all records."""
+        return sum(figures.bytes for figures in self.by_priority.values())
+
+    @property
+    def total_records(self) -> int:
+        """Records in the spool."""
+        return sum(figures.records for figures in self.by_priority.values())
+
+    def snapshot(self) -> Ledger:
+        """A copy to restore if the transaction rolls back."""
+        return copy.deepcopy(self)
+
+
+class Evictor:
+    """Makes room for records and expires old ones, on the spool's connection."""
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        policy: SpoolPolicy,
+        ledger: Callable[[], Ledger],
+        leased: Container[int],
+        degrade: Degrade | None,
+    ) -> None:
+        self._db = connection
+        self._policy = policy
+        self._ledger = ledger
+        self._leased = leased
+        self._degrade_hook = degrade
+        # Per priority: every record with an id up to here is fully decimated (or gone).
+        self._decimated_up_to: dict[SpoolPriority, int] = dict.fromkeys(SpoolPriority, 0)
+        self.degraded_recently = False
+
+    def forget_progress(self) -> None:
+        """After a rollback: rescan for decimation candidates from the start."""
+        self._decimated_up_to = dict.fromkeys(SpoolPriority, 0)
+
+    def cost(self, payload_size: int) -> int:
+        """Accounted bytes of a record with a payload of ``payload_size`` bytes."""
+        return payload_size + self._policy.record_overhead
+
+    def make_room(self, priority: SpoolPriority, payload_size: int, cap: int) -> str:
+        """Degrade what the policy allows until the record fits; "" or a refusal reason."""
+        ledger = self._ledger()
+        cost = self.cost(payload_size)
+        quota = self._policy.quota_bytes(priority)
+        if priority is not SpoolPriority.EVENTS:
+            if cost > cap or (quota is not None and cost > quota):
+                return "too-large"
+            while quota is not None and ledger[priority].bytes + cost > quota:
+                if not self._degrade(priority, ledger[priority].bytes + cost - quota):
+                    return "over-quota"
+        while ledger.total_bytes + cost > cap:
+            deficit = ledger.total_bytes + cost - cap
+            victims = [v for v in VICTIM_ORDER if v >= priority and ledger[v].records]
+            if not any(self._degrade(victim, deficit) for victim in victims):
+                # Nothing left that may go: events are stored past the cap, others refused.
+                return "" if priority is SpoolPriority.EVENTS else "over-cap"
+        return ""
+
+    def _degrade(self, victim: SpoolPriority, deficit: int) -> bool:
+        """One step down the ladder for ``victim``; True if it freed bytes."""
+        self.degraded_recently = True
+        if victim is SpoolPriority.CONTROL:
+            return self._drop_oldest(victim, deficit) > 0
+        candidates = self._decimation_candidates(victim)
+        if self._degrade_hook is not None and candidates and self._downsample(
+            victim, candidates, deficit
+        ):
+            return True
+        if len(candidates) >= 2 and self._thin(victim, candidates):
+            return True
+        return self._drop_oldest(victim, deficit) > 0
+
+    def _unleased(self, priority: SpoolPriority, after: int, limit: int) -> list[tuple[int, ...]]:
+        rows = self._db.execute(
+            "SELECT id, size, decimation FROM records WHERE priority = ? AND id > ? "
+            "ORDER BY id LIMIT ?",
+            (int(priority), after, limit),
+        ).fetchall()
+        return [row for row in rows if row[0] not in self._leased]
+
+    def _decimation_candidates(self, priority: SpoolPriority) -> list[tuple[int, int, int]]:
+        """The oldest unleased records of ``priority`` that can still be downsampled."""
+        window = self._policy.degrade_window
+        after = self._decimated_up_to[priority]
+        prefix_done = True
+        candidates: list[tuple[int, int, int]] = []
+        while len(candidates) < window:
+            rows = self._db.execute(
+                "SELECT id, size, decimation FROM records WHERE priority = ? AND id > ? "
+                "ORDER BY id LIMIT 256",
+                (int(priority), after),
+            ).fetchall()
+            if not rows:
+                break
+            for record_id, size, decimation in rows:
+                after = record_id
+                if record_id in self._leased:
+                    prefix_done = False
+                elif decimation >= self._policy.max_decimation:
+                    if prefix_done:
+                        self._decimated_up_to[priority] = record_id
+                else:
+                    prefix_done = False
+                    candidates.append((record_id, size, decimation))
+                    if len(candidates) == window:
+                        break
+        return candidates
+
+    def _downsample(
+        self, priority: SpoolPriority, candidates: list[tuple[int, int, int]], deficit: int
+    ) -> bool:
+        assert self._degrade_hook is not None
+        ledger = self._ledger()
+        freed = 0
+        for record_id, size, decimation in candidates:
+            row = self._db.execute(
+                "SELECT stream, message_id, payload FROM records WHERE id = ?", (record_id,)
+            ).fetchone()
+            stream, message_id, payload = row
+            try:
+                smaller = self._degrade_hook(payload)
+            except Exception:  # a hook that breaks must not break appends
+                _log.exception("spool degrade hook failed", record=record_id)
+                smaller = None
+            if smaller is None or len(smaller) >= size:
+                # Cannot shrink this one: treat it as fully decimated (it will be dropped).
+                self._db.execute(
+                    "UPDATE records SET decimation = ? WHERE id = ?",
+                    (self._policy.max_decimation, record_id),
+                )
+                continue
+            crc = record_crc(stream, int(priority), message_id, smaller)
+            self._db.execute(
+                "UPDATE records SET payload = ?, size = ?, crc = ?, decimation = ? WHERE id = ?",
+                (smaller, len(smaller), crc, decimation + 1, record_id),
+            )
+            freed += size - len(smaller)
+            ledger[priority].bytes -= size - len(smaller)
+            ledger[priority].downsampled += 1
+            if freed >= deficit:
+                break
+        return freed > 0
+
+    def _thin(self, priority: SpoolPriority, candidates: list[tuple[int, int, int]]) -> bool:
+        ledger = self._ledger()
+        gone = candidates[1::2]
+        kept = candidates[0::2]
+        self._db.executemany("DELETE FROM records WHERE id = ?", [(row[0],) for row in gone])
+        self._db.executemany(
+            "UPDATE records SET decimation = decimation + 1 WHERE id = ?",
+            [(row[0],) for row in kept],
+        )
+        ledger[priority].records -= len(gone)
+        ledger[priority].bytes -= sum(self.cost(row[1]) for row in gone)
+        ledger[priority].downsampled += len(gone)
+        return bool(gone)
+
+    def _drop_oldest(self, priority: SpoolPriority, deficit: int) -> int:
+        ledger = self._ledger()
+        freed = 0
+        doomed: list[int] = []
+        after = 0
+        while freed < deficit:
+            rows = self._unleased(priority, after, self._policy.degrade_window)
+            if not rows:
+                break
+            for record_id, size, _decimation in rows:
+                after = record_id
+                doomed.append(record_id)
+                freed += self.cost(size)
+                if freed >= deficit:
+                    break
+        self._db.executemany("DELETE FROM records WHERE id = ?", [(i,) for i in doomed])
+        ledger[priority].records -= len(doomed)
+        ledger[priority].bytes -= freed
+        ledger[priority].dropped += len(doomed)
+        return freed
+
+    def expire(self, now: float) -> int:
+        """Delete unleased records older than their priority's TTL; return how many."""
+        ledger = self._ledger()
+        expired = 0
+        for priority, ttl in self._policy.ttls.items():
+            rows = self._db.execute(
+                "SELECT id, size FROM records WHERE priority = ? AND created < ?",
+                (int(priority), now - ttl),
+            ).fetchall()
+            rows = [row for row in rows if row[0] not in self._leased]
+            self._db.executemany("DELETE FROM records WHERE id = ?", [(r[0],) for r in rows])
+            ledger[priority].records -= len(rows)
+            ledger[priority].bytes -= sum(self.cost(row[1]) for row in rows)
+            ledger[priority].expired += len(rows)
+            expired += len(rows)
+        return expired
