@@ -4,9 +4,11 @@ Encodings (docs/batch-format.md, "Signal columns"):
 
 * ``int``: ``delta`` (running differences) or ``raw`` when a difference leaves msgpack's range;
 * ``float``: ``scaled`` (integers ``k`` with ``value = k * scale + offset``, the way a DBC
-  defines physical values; stored as running differences), else ``f32`` (little-endian
-  float32 bytes, when every value is exactly a float32), else ``f64`` (little-endian
-  float64 bytes). The encoder picks the first that reproduces every value bit for bit;
+  defines physical values) or ``decimal`` (``value = k / 10**digits``, values that were
+  rounded to decimals), both stored as running differences of ``k``; else ``f32``
+  (little-endian float32 bytes, when every value is exactly a float32), else ``f64``
+  (little-endian float64 bytes). The encoder picks the first that reproduces every value
+  bit for bit (a caller's DBC scale first, then decimals, then common DBC scales);
 * ``bool``, ``str``, ``bytes``: ``raw`` msgpack arrays.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 import sys
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
@@ -32,12 +34,12 @@ MAX_NAME_CHARS = 1024
 
 ENCODINGS: dict[ValueType, tuple[str, ...]] = {
     ValueType.INT: ("delta", "raw"),
-    ValueType.FLOAT: ("scaled", "f32", "f64"),
+    ValueType.FLOAT: ("decimal", "scaled", "f32", "f64"),
     ValueType.BOOL: ("raw",),
     ValueType.STR: ("raw",),
     ValueType.BYTES: ("raw",),
 }
-_KNOWN_KEYS = frozenset({"name", "type", "enc", "t", "v", "scale", "offset"})
+_KNOWN_KEYS = frozenset({"name", "type", "enc", "t", "v", "scale", "offset", "digits"})
 _SCALARS = (type(None), bool, int, float, str, bytes)
 _BIG_ENDIAN = sys.byteorder == "big"
 
@@ -54,12 +56,16 @@ class LinearScale:
     offset: float = 0.0
 
 
-# Tried after the caller's hint, offset 0: decimal and binary steps common in DBC files.
+# Tried after the caller's hint and the decimal encodings, offset 0: products with the
+# decimal and binary steps common in DBC files (cantools computes ``raw * scale + offset``,
+# which is not always the double nearest to the decimal).
 AUTO_SCALES = tuple(
     LinearScale(scale)
-    for scale in (1.0, 0.1, 0.01, 0.001, 0.0001, 1e-5, 1e-6, 0.5, 0.25, 0.125, 0.0625)
+    for scale in (0.1, 0.01, 0.001, 0.0001, 1e-5, 1e-6, 0.5, 0.25, 0.125, 0.0625)
     + (0.03125, 0.015625, 0.05, 0.2, 0.4)
 )
+DECIMAL_DIGITS = tuple(range(10))  # tried by the encoder; the format allows 0 to 15
+MAX_DECIMAL_DIGITS = 15
 
 
 def differences(values: Sequence[int]) -> list[int]:
@@ -88,38 +94,67 @@ def encode_column(column: SignalColumn, hint: LinearScale | None = None) -> dict
 
 def _encode_floats(values: list[float], hint: LinearScale | None) -> dict[str, Any]:
     original = array("d", values)
-    if all(math.isfinite(v) for v in values):
-        for candidate in ((hint,) if hint else ()) + AUTO_SCALES:
-            raw = _as_scaled(values, candidate, original)
-            if raw is not None:
-                return {
-                    "enc": "scaled",
-                    "scale": candidate.scale,
-                    "offset": candidate.offset,
-                    "v": differences(raw),
-                }
+    if values and all(math.isfinite(v) for v in values):
+        if hint is not None:
+            found = _encode_linear(values, hint, original)
+            if found is not None:
+                return found
+        for digits in DECIMAL_DIGITS:
+            found = _encode_decimal(values, digits, original)
+            if found is not None:
+                return found
+        for candidate in AUTO_SCALES:
+            found = _encode_linear(values, candidate, original)
+            if found is not None:
+                return found
     single = array("f", values)
     if _bits(array("d", single)) == _bits(original):
         return {"enc": "f32", "v": _little_endian(single)}
     return {"enc": "f64", "v": _little_endian(original)}
 
 
-def _as_scaled(
+def _encode_decimal(
+    values: list[float], digits: int, original: array[float]
+) -> dict[str, Any] | None:
+    divisor = float(10**digits)  # exact for every allowed digits value
+    raw = _as_integers(values, lambda v: v * divisor, lambda k: k / divisor, original)
+    if raw is None:
+        return None
+    return {"enc": "decimal", "digits": digits, "v": differences(raw)}
+
+
+def _encode_linear(
     values: list[float], linear: LinearScale, original: array[float]
-) -> list[int] | None:
+) -> dict[str, Any] | None:
     scale, offset = linear.scale, linear.offset
     if scale == 0.0 or not (math.isfinite(scale) and math.isfinite(offset)):
         return None
+    raw = _as_integers(
+        values, lambda v: (v - offset) / scale, lambda k: k * scale + offset, original
+    )
+    if raw is None:
+        return None
+    return {"enc": "scaled", "scale": scale, "offset": offset, "v": differences(raw)}
+
+
+def _as_integers(
+    values: list[float],
+    to_integer: Callable[[float], float],
+    to_float: Callable[[int], float],
+    original: array[float],
+) -> list[int] | None:
+    """The integers that ``to_float`` maps back onto ``values`` bit for bit, or None."""
     try:
-        head = [round((v - offset) / scale) for v in values[:8]]
-        if any(k * scale + offset != v for k, v in zip(head, values, strict=False)):
+        # Most candidates fail on the first value: try it alone before the whole column.
+        first = round(to_integer(values[0]))
+        if to_float(first) != values[0]:
             return None
-        raw = [round((v - offset) / scale) for v in values]
-    except (OverflowError, ValueError):
+        raw = [round(to_integer(v)) for v in values]
+    except (OverflowError, ValueError, ZeroDivisionError):
         return None
-    if raw and max(abs(min(raw)), abs(max(raw))) > EXACT_INT_LIMIT:
+    if max(abs(min(raw)), abs(max(raw))) > EXACT_INT_LIMIT:
         return None
-    rebuilt = array("d", [k * scale + offset for k in raw])
+    rebuilt = array("d", [to_float(k) for k in raw])
     return raw if _bits(rebuilt) == _bits(original) else None
 
 
@@ -226,15 +261,21 @@ def _float_values(
     fields: Mapping[str, Any], raw: object, encoding: str, where: str
 ) -> tuple[float, ...]:
     here = f"{where}.v"
-    if encoding == "scaled":
-        scale = _field(fields, "scale", float, where)
-        offset = _field(fields, "offset", float, where)
+    if encoding in ("scaled", "decimal"):
         steps = _int_list(raw, here)
         if steps and (min(steps) < INT64_MIN or max(steps) > INT64_MAX):
             raise MalformedBatch(f"{here}: a difference is outside int64")
         ints = list(accumulate(steps))
         if ints and max(abs(min(ints)), abs(max(ints))) > EXACT_INT_LIMIT:
             raise MalformedBatch(f"{here}: a scaled integer exceeds 2**53")
+        if encoding == "decimal":
+            digits = _field(fields, "digits", int, where)
+            if not 0 <= digits <= MAX_DECIMAL_DIGITS:
+                raise MalformedBatch(f"{where}.digits: {digits} is outside [0, 15]")
+            divisor = float(10**digits)
+            return tuple(k / divisor for k in ints)
+        scale = _field(fields, "scale", float, where)
+        offset = _field(fields, "offset", float, where)
         return tuple(k * scale + offset for k in ints)
     if type(raw) is not bytes:
         raise MalformedBatch(f"{here}: expected bin, got {type(raw).__name__}")

@@ -264,6 +264,14 @@ def test_column_schema_violations_are_named(change: dict[str, Any], message: str
         decode_batch(sealed(envelope))
 
 
+def test_decimal_digits_are_bounded() -> None:
+    envelope = dict(ENVELOPE)
+    column = {"name": "x", "type": "float", "enc": "decimal", "digits": 400, "t": [0], "v": [1]}
+    envelope["signals"] = [column]
+    with pytest.raises(MalformedBatch, match="digits"):
+        decode_batch(sealed(envelope))
+
+
 def test_float_bytes_must_be_whole_numbers_of_floats() -> None:
     envelope = dict(ENVELOPE)
     column = next(c for c in ENVELOPE["signals"] if c["enc"] == "f64")

@@ -142,7 +142,10 @@ def test_float_encoding_choice_is_the_smallest_exact_one() -> None:
         encoding: str = msgpack.unpackb(unseal(data))["signals"][0]["enc"]
         return encoding
 
-    assert encoding_of([k * 0.01 for k in range(100)]) == "scaled"
+    assert encoding_of([k * 0.01 for k in range(100)]) == "scaled"  # cantools' raw * scale
+    assert encoding_of([round(k * 0.37, 2) for k in range(100)]) == "decimal"
+    assert encoding_of([48.1371543, 48.1371544]) == "decimal"
+    assert encoding_of([3.0, -7.0]) == "decimal"
     assert encoding_of([0.123456789123, 1.5]) == "f64"
     assert encoding_of([0.15625, -2.75, float("inf")]) == "f32"
     assert encoding_of([math.pi, float("nan")]) == "f64"

@@ -1,0 +1,163 @@
+"""One MQTT v5 connection to the broker: TLS context, persistent session, last will.
+
+aiomqtt 2.x hides two things the link needs, so :class:`LinkClient` subclasses it (aiomqtt
+is pinned below 3 for this): whether the broker still had our session (CONNACK
+session-present), and a prompt error when the broker drops us before CONNACK (a refused
+client certificate shows up only then under TLS 1.3; aiomqtt would wait for its timeout and
+then say nothing about why).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import asyncio
+from typing import Any
+
+import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge_agent.cloud.config import CloudLinkConfig, TlsSettings
+from edge_agent.cloud.topics import STATUS, vehicle_topic
+
+MESSAGE_ID_PROPERTY = "message-id"
+_log = logging.getLogger("edge_agent.cloud.mqtt")
+
+
+class TlsSetupError(Exception):
+    """The TLS files could not be loaded; the message names the file and the reason."""
+
+
+def tls_context(settings: TlsSettings) -> ssl.SSLContext:
+    """A client context that verifies the broker (CA and host name) and shows our certificate.
+
+    Reads files: call it off the event loop.
+    """
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(settings.ca_file))
+    except (OSError, ssl.SSLError) as error:
+        raise TlsSetupError(f"tls.ca_file {settings.ca_file}: {error}") from None
+    try:
+        context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
+    except (OSError, ssl.SSLError) as error:
+        raise TlsSetupError(
+            f"tls.cert_file/key_file {settings.cert_file}, {settings.key_file}: {error}"
+        ) from None
+    context.minimum_version = (
+        ssl.TLSVersion.TLSv1_3 if settings.min_version == "1.3" else ssl.TLSVersion.TLSv1_2
+    )
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def status_payload(state: str, **fields: Any) -> bytes:
+    """The retained ``status`` document: ``{"state": "online" | "offline", ...}``."""
+    return json.dumps({"state": state, **fields}, separators=(",", ":")).encode()
+
+
+def publish_properties(message_id: bytes) -> Properties:
+    """PUBLISH properties carrying the record's message id (hex) for de-duplication."""
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    properties.UserProperty = [(MESSAGE_ID_PROPERTY, message_id.hex())]
+    return properties
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+class LinkClient(aiomqtt.Client):
+    """An aiomqtt client for one connection attempt of vehicle ``vehicle_id``."""
+
+    def __init__(
+        self,
+        config: CloudLinkConfig,
+        vehicle_id: str,
+        context: ssl.SSLContext | None,
+        *,
+        max_queued_incoming: int = 1000,
+    ) -> None:
+        connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        connect.SessionExpiryInterval = config.session_expiry_s
+        will_properties = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
+        will_properties.MessageExpiryInterval = config.session_expiry_s or 86_400
+        super().__init__(
+            config.host,
+            config.port,
+            identifier=vehicle_id,
+            username=vehicle_id,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=connect,
+            keepalive=config.keepalive_s,
+            timeout=config.operation_timeout_s,
+            tls_context=context,
+            will=aiomqtt.Will(
+                vehicle_topic(vehicle_id, STATUS),
+                status_payload("offline", reason="connection lost"),
+                qos=1,
+                retain=True,
+                properties=will_properties,
+            ),
+            max_inflight_messages=config.inflight_window,
+            max_queued_incoming_messages=max_queued_incoming,
+            logger=_log,
+        )
+        self.session_present = False
+        self.last_error = ""
+        # Socket connect and TLS handshake happen in a worker thread, each bounded by this.
+        self._client.connect_timeout = config.connect_timeout_s
+        self._client.on_log = self._remember_error
+        # aiomqtt warns above this many pending calls; a full in-flight window is normal.
+        self.pending_calls_threshold = config.inflight_window + 16
+
+    def _remember_error(self, _client: Any, _userdata: Any, level: int, text: str) -> None:
+        if level == paho.MQTT_LOG_ERR:
+            self.last_error = text
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason_code: Any,
+        properties: Properties | None = None,
+    ) -> None:
+        self.session_present = bool(flags.session_present)
+        super()._on_connect(client, userdata, flags, reason_code, properties)
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: Any,
+        properties: Properties | None = None,
+    ) -> None:
+        if not self._connected.done():
+            # Closed before CONNACK: fail the connect now, with the reason paho logged.
+            reason = self.last_error or f"closed by the broker ({reason_code})"
+            if _on_loop(self._loop):
+                self._fail_connect(reason)
+            else:  # paho's connect runs in a worker thread
+                self._loop.call_soon_threadsafe(self._fail_connect, reason)
+            return
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
+
+    def _fail_connect(self, reason: str) -> None:
+        if not self._connected.done():
+            self._connected.set_exception(aiomqtt.MqttError(reason))
+
+    def abort(self) -> None:
+        """Drop the connection without waiting for anything (after a failed connect)."""
+        try:
+            self._client.disconnect()
+        except Exception as error:  # nothing to tidy up: the socket is already gone
+            _log.debug("abort: %s", error)

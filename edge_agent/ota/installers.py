@@ -1,0 +1,137 @@
+"""System updaters behind one interface: the built-in A/B bundle installer and RAUC.
+
+The OTA state machine calls ``install`` (write the inactive slot), ``activate`` (make it the
+one that starts next), then, after the restart and the health gate, ``commit`` or
+``rollback``. Every call is idempotent, because after a crash the state machine repeats the
+step it was in.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from edge_agent.ota.bundle import BundleManifest, install_wheelhouse
+from edge_agent.ota.durable import fsync_dir, write_bytes_atomic
+from edge_agent.ota.errors import Code, OtaError
+from edge_agent.ota.extract import extract_payload
+from edge_agent.ota.layout import COMPLETE_MARKER, OtaLayout
+
+LAUNCHER = Path("bin") / "edge-agent"
+
+
+class SystemUpdater(Protocol):
+    """What the OTA state machine needs from an updater."""
+
+    name: str
+
+    def install(
+        self, bundle: Path, to_slot: str, manifest: BundleManifest | None, max_bytes: int
+    ) -> None:
+        """Write ``bundle`` into the inactive slot ``to_slot`` (never the running one)."""
+
+    def activate(self, from_slot: str, to_slot: str) -> None:
+        """Make ``to_slot`` the one that starts next."""
+
+    def commit(self, slot: str) -> None:
+        """Mark ``slot`` good after it passed the health gate."""
+
+    def rollback(self, from_slot: str, to_slot: str) -> None:
+        """Mark ``to_slot`` bad and make ``from_slot`` start next."""
+
+
+class ABInstaller:
+    """The built-in updater: agent bundles in ``ota/slots/{a,b}``, switched by ``ota/current``."""
+
+    name = "ab"
+
+    def __init__(self, layout: OtaLayout) -> None:
+        self.layout = layout
+
+    def install(
+        self, bundle: Path, to_slot: str, manifest: BundleManifest | None, max_bytes: int
+    ) -> None:
+        """Wipe ``to_slot``, extract the payload safely, install wheels, mark it complete."""
+        if manifest is None:
+            raise OtaError(Code.BAD_BUNDLE, "an A/B bundle needs a manifest")
+        slot_dir = self.layout.wipe_slot(to_slot)
+        extract_payload(bundle, slot_dir, max_bytes)
+        if manifest.install == "wheelhouse":
+            install_wheelhouse(slot_dir)
+        launcher = slot_dir / LAUNCHER
+        if not launcher.is_file() or not os.access(launcher, os.X_OK):
+            raise OtaError(Code.BAD_BUNDLE, f"bundle has no executable payload/{LAUNCHER}")
+        fsync_dir(slot_dir)
+        write_bytes_atomic(slot_dir / COMPLETE_MARKER, manifest.version.encode())
+
+    def activate(self, from_slot: str, to_slot: str) -> None:
+        """Switch ``current`` to ``to_slot`` atomically."""
+        if self.layout.slot_manifest(to_slot) is None:
+            raise OtaError(Code.INSTALL_FAILED, f"slot {to_slot} is not completely installed")
+        self.layout.switch_to(to_slot)
+
+    def commit(self, slot: str) -> None:
+        """Nothing to do: ``current`` already points at ``slot``."""
+
+    def rollback(self, from_slot: str, to_slot: str) -> None:
+        """Switch ``current`` back to ``from_slot``."""
+        if self.layout.active_slot() != from_slot:
+            self.layout.switch_to(from_slot)
+
+
+class RaucInstaller:
+    """Hands the bundle to RAUC: ``rauc install``, ``rauc status mark-good`` / ``mark-bad``.
+
+    RAUC writes its inactive slot group and marks it primary for the next boot; activation is
+    a reboot (``reboot_command``, e.g. ``systemctl reboot``); the bootloader falls back to the
+    old slot when the new one is marked bad or fails to boot.
+    """
+
+    name = "rauc"
+
+    def __init__(
+        self,
+        rauc_command: Sequence[str] = ("rauc",),
+        reboot_command: Sequence[str] = (),
+        timeout_s: float = 1800.0,
+    ) -> None:
+        self.rauc = list(rauc_command)
+        self.reboot = list(reboot_command)
+        self.timeout_s = timeout_s
+
+    def _run(self, arguments: list[str], code: Code) -> None:
+        try:
+            result = subprocess.run(
+                arguments, capture_output=True, text=True, timeout=self.timeout_s, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise OtaError(code, f"{' '.join(arguments)}: {error}") from None
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise OtaError(
+                code, f"{' '.join(arguments)} exited {result.returncode}: {detail[0]}"
+            )
+
+    def install(
+        self, bundle: Path, to_slot: str, manifest: BundleManifest | None, max_bytes: int
+    ) -> None:
+        """``rauc install BUNDLE`` (RAUC checks its own signature and compatible string too)."""
+        self._run([*self.rauc, "install", str(bundle)], Code.INSTALL_FAILED)
+
+    def activate(self, from_slot: str, to_slot: str) -> None:
+        """Reboot into the slot RAUC marked primary (no-op without a reboot command)."""
+        if self.reboot:
+            self._run(self.reboot, Code.INSTALL_FAILED)
+
+    def commit(self, slot: str) -> None:
+        """``rauc status mark-good``: the booted slot stays."""
+        self._run([*self.rauc, "status", "mark-good"], Code.INSTALL_FAILED)
+
+    def rollback(self, from_slot: str, to_slot: str) -> None:
+        """``rauc status mark-bad`` then reboot: the bootloader starts the old slot."""
+        self._run([*self.rauc, "status", "mark-bad"], Code.INSTALL_FAILED)
+        if self.reboot:
+            self._run(self.reboot, Code.INSTALL_FAILED)
