@@ -103,12 +103,16 @@ class LocalBroker:
         if self.tls is None:
             lines.append("allow_anonymous true")
             return "\n".join(lines) + "\n"
-        acl = self.acl_lines if self.acl_lines is not None else [
-            "user cloud",
-            "topic readwrite vehicles/#",
-            "",
-            VEHICLE_ACL,
-        ]
+        acl = (
+            self.acl_lines
+            if self.acl_lines is not None
+            else [
+                "user cloud",
+                "topic readwrite vehicles/#",
+                "",
+                VEHICLE_ACL,
+            ]
+        )
         acl_file = self.directory / "acl"
         acl_file.write_text("\n".join(acl) + "\n")
         lines += [
@@ -138,15 +142,18 @@ class LocalBroker:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                error = self.process.stderr.read().decode(errors="replace") if (
-                    self.process.stderr
-                ) else ""
+                error = (
+                    self.process.stderr.read().decode(errors="replace")
+                    if (self.process.stderr)
+                    else ""
+                )
                 raise BrokerError(
                     f"mosquitto exited with {self.process.returncode}: {error.strip()} "
                     f"(log: {self.log_file})"
                 )
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.2
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
             ):
                 return
             if time.monotonic() > deadline:

@@ -18,6 +18,7 @@ from edge_agent.config.desired import load_last_good, validate_desired
 from edge_agent.discovery import installed_modules
 from edge_agent.health import HealthFile, NoAgentRunning
 from edge_agent.logs import configure_logging
+from edge_agent.spool import SpoolLocked
 
 
 def _load(path: Path) -> LoadedConfig:
@@ -64,7 +65,10 @@ def run_agent(args: argparse.Namespace) -> int:
     async def main() -> int:
         return await Supervisor(loaded).run()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except SpoolLocked as error:
+        raise UserError(f"spool: {error} (is another agent running on this state dir?)") from None
 
 
 def check_config(args: argparse.Namespace) -> int:

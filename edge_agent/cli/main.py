@@ -9,12 +9,14 @@ from collections.abc import Callable, Sequence
 from edge_agent.bench.registry import BENCHMARKS
 from edge_agent.cli import commands
 from edge_agent.cli.exit_codes import Exit, UserError
+from edge_agent.cli.ota import register as register_ota
 from edge_agent.version import __version__
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 # Each entry adds one group of sub-commands (e.g. ``dbc``, ``replay``, ``ota``) to the parser.
 COMMAND_GROUPS: list[Registrar] = []
+COMMAND_GROUPS.append(register_ota)
 
 
 def build_parser() -> argparse.ArgumentParser:

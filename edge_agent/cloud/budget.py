@@ -117,7 +117,8 @@ class LinkBudgets:
             self._refill(bucket)
             links[name] = {
                 "budget_bytes": bucket.profile.budget_bytes,
-                "remaining_bytes": None if bucket.profile.budget_bytes is None
+                "remaining_bytes": None
+                if bucket.profile.budget_bytes is None
                 else max(0, int(bucket.level)),
                 "sent_bytes": bucket.sent_bytes,
             }

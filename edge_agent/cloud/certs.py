@@ -163,7 +163,12 @@ class DevCA:
         """A broker certificate valid for ``hosts`` (DNS names or IP addresses)."""
         valid_from, valid_until = _validity(days, expired)
         return self._issue(
-            directory, stem, hosts[0], ExtendedKeyUsageOID.SERVER_AUTH, hosts, valid_from,
+            directory,
+            stem,
+            hosts[0],
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            hosts,
+            valid_from,
             valid_until,
         )
 
@@ -176,6 +181,11 @@ class DevCA:
         """
         valid_from, valid_until = _validity(days, expired)
         return self._issue(
-            directory, identity, identity, ExtendedKeyUsageOID.CLIENT_AUTH, (), valid_from,
+            directory,
+            identity,
+            identity,
+            ExtendedKeyUsageOID.CLIENT_AUTH,
+            (),
+            valid_from,
             valid_until,
         )

@@ -27,6 +27,10 @@ MESSAGE_ID_PROPERTY = "message-id"
 _log = logging.getLogger("edge_agent.cloud.mqtt")
 
 
+class PublishRefused(aiomqtt.MqttError):
+    """The broker answered a publish with a failure reason code (e.g. not authorized)."""
+
+
 class TlsSetupError(Exception):
     """The TLS files could not be loaded; the message names the file and the reason."""
 
@@ -112,6 +116,7 @@ class LinkClient(aiomqtt.Client):
         )
         self.session_present = False
         self.last_error = ""
+        self._publish_reasons: dict[int, Any] = {}
         # Socket connect and TLS handshake happen in a worker thread, each bounded by this.
         self._client.connect_timeout = config.connect_timeout_s
         self._client.on_log = self._remember_error
@@ -151,13 +156,59 @@ class LinkClient(aiomqtt.Client):
             return
         super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: Any,
+        properties: Properties,
+    ) -> None:
+        # aiomqtt drops the PUBACK reason code; keep failures for publish_acked.
+        if getattr(reason_code, "is_failure", False):
+            self._publish_reasons[mid] = reason_code
+        super()._on_publish(client, userdata, mid, reason_code, properties)
+
+    async def publish_acked(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        properties: Properties | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
+        """Publish with QoS 1 and return once the broker's PUBACK accepted it.
+
+        Raises ``aiomqtt.MqttError`` when the link fails or no PUBACK comes within
+        ``timeout_s`` (default: the operation timeout), :class:`PublishRefused` when the
+        PUBACK carries a failure reason (MQTT v5: not authorized, quota exceeded, ...).
+        """
+        info = self._client.publish(topic, payload, 1, retain, properties)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "could not publish")
+        if not info.is_published():
+            confirmation = asyncio.Event()
+            with self._pending_call(info.mid, confirmation, self._pending_publishes):
+                await self._wait_for(confirmation.wait(), timeout=timeout_s)
+        reason = self._publish_reasons.pop(info.mid, None)
+        if reason is not None:
+            raise PublishRefused(f"broker refused publish on {topic}: {reason}")
+
     def _fail_connect(self, reason: str) -> None:
         if not self._connected.done():
             self._connected.set_exception(aiomqtt.MqttError(reason))
 
     def abort(self) -> None:
-        """Drop the connection without waiting for anything (after a failed connect)."""
-        try:
-            self._client.disconnect()
-        except Exception as error:  # nothing to tidy up: the socket is already gone
-            _log.debug("abort: %s", error)
+        """Drop the connection now, without waiting for anything; safe to call twice.
+
+        Sends DISCONNECT if the socket still takes it, then closes the socket so that no
+        reader callback or keepalive task outlives this client.
+        """
+        for step in (self._client.disconnect, self._client._sock_close):  # noqa: SLF001
+            try:
+                step()
+            except Exception as error:  # nothing left to tidy up
+                _log.debug("abort: %s", error)
+        if self._misc_task is not None:
+            self._misc_task.cancel()

@@ -66,8 +66,10 @@ class CloudLinkConfig(BaseModel):
         "loudly at every connection).",
     )
     keepalive_s: int = Field(
-        default=5, ge=1, le=600, description="MQTT keepalive; a dead link is noticed within "
-        "about 2 x keepalive_s + 1 s."
+        default=5,
+        ge=1,
+        le=600,
+        description="MQTT keepalive; a dead link is noticed within about 2 x keepalive_s + 1 s.",
     )
     connect_timeout_s: float = Field(
         default=10.0, gt=0, le=120, description="TCP connect, TLS handshake and CONNACK, each."
@@ -76,8 +78,10 @@ class CloudLinkConfig(BaseModel):
         default=10.0, gt=0, le=300, description="Longest wait for a PUBACK or SUBACK."
     )
     session_expiry_s: int = Field(
-        default=7 * 86_400, ge=0, description="How long the broker keeps the session (and "
-        "queued commands) while the vehicle is offline (MQTT v5 session expiry)."
+        default=7 * 86_400,
+        ge=0,
+        description="How long the broker keeps the session (and "
+        "queued commands) while the vehicle is offline (MQTT v5 session expiry).",
     )
     reconnect_initial_s: float = Field(default=1.0, gt=0, le=3600)
     reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
@@ -85,32 +89,44 @@ class CloudLinkConfig(BaseModel):
         default=64, ge=1, le=1000, description="QoS 1 publishes awaiting PUBACK at once."
     )
     poll_interval_s: float = Field(
-        default=0.5, gt=0, le=60, description="How often an idle uplink looks for records "
-        "appended to the spool by other modules."
+        default=0.5,
+        gt=0,
+        le=60,
+        description="How often an idle uplink looks for records "
+        "appended to the spool by other modules.",
     )
     command_timeout_s: float = Field(
-        default=10.0, gt=0, le=300, description="Longest a command may run (a request may ask "
-        "for less)."
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Longest a command may run (a request may ask for less).",
     )
     apply_timeout_s: float = Field(
-        default=60.0, gt=0, le=600, description="Longest wait for the supervisor to apply a "
-        "desired state."
+        default=60.0,
+        gt=0,
+        le=600,
+        description="Longest wait for the supervisor to apply a desired state.",
     )
     reported_min_interval_s: float = Field(
-        default=5.0, ge=0, le=3600, description="Health changes update the reported state at "
-        "most this often (desired-state results and reconnects at once)."
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="Health changes update the reported state at "
+        "most this often (desired-state results and reconnects at once).",
     )
     links: dict[str, LinkProfile] = Field(
         default_factory=lambda: {"default": LinkProfile()},
         description="Named link profiles (e.g. cellular, wifi).",
     )
     active_link: str = Field(
-        default="default", description=f"Profile in force at start; bus topic {NETWORK_TOPIC} "
-        '{"link": NAME} switches it.'
+        default="default",
+        description=f"Profile in force at start; bus topic {NETWORK_TOPIC} "
+        '{"link": NAME} switches it.',
     )
     spool_path: Path | None = Field(
-        default=None, description="Only when the agent hands the module no spool: open this "
-        "one (default: spool.db in the module's state directory)."
+        default=None,
+        description="Only when the agent hands the module no spool: open this "
+        "one (default: spool.db in the module's state directory).",
     )
 
     @model_validator(mode="after")
@@ -126,6 +142,13 @@ class CloudLinkConfig(BaseModel):
 
     def same_connection(self, other: CloudLinkConfig) -> bool:
         """Whether ``other`` differs only in options applied without reconnecting."""
-        live = {"links", "active_link", "inflight_window", "poll_interval_s",
-                "command_timeout_s", "apply_timeout_s", "reported_min_interval_s"}
+        live = {
+            "links",
+            "active_link",
+            "inflight_window",
+            "poll_interval_s",
+            "command_timeout_s",
+            "apply_timeout_s",
+            "reported_min_interval_s",
+        }
         return self.model_dump(exclude=live) == other.model_dump(exclude=live)

@@ -42,6 +42,25 @@ class AgentSettings(BaseModel):
     )
 
 
+class SpoolSettings(BaseModel):
+    """The ``[spool]`` table: the durable upstream spool shared by every module (docs/spool.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    path: Path | None = Field(
+        default=None, description="SQLite file; default STATE_DIR/spool/spool.db."
+    )
+    max_mb: float = Field(default=256.0, gt=0, description="Byte cap of all records, in MiB.")
+    reserve_mb: float = Field(
+        default=1.0, ge=0, description="Disk held in reserve for events when the disk fills."
+    )
+
+    def resolved_path(self, state_dir: Path) -> Path:
+        """Where the spool file lives."""
+        return self.path or state_dir / "spool" / "spool.db"
+
+
 class ModuleSettings(BaseModel):
     """One ``[modules.NAME]`` table: supervision options; module options go in ``.config``."""
 
@@ -88,4 +107,5 @@ class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     agent: AgentSettings
+    spool: SpoolSettings = Field(default_factory=SpoolSettings)
     modules: dict[str, ModuleSettings] = Field(default_factory=dict)

@@ -8,14 +8,13 @@ agent and its dependencies as wheels, installed into ``venv/`` of the slot witho
 from __future__ import annotations
 
 import io
-import json
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -160,8 +159,3 @@ def install_wheelhouse(slot_dir: Path, timeout_s: float = 900.0) -> None:
         if result.returncode != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()[-2:]
             raise OtaError(Code.INSTALL_FAILED, f"{' '.join(step[:4])}: {' | '.join(tail)}")
-
-
-def manifest_json(manifest: BundleManifest) -> dict[str, Any]:
-    """The manifest as a plain JSON object."""
-    return json.loads(manifest.model_dump_json())

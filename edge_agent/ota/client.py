@@ -37,7 +37,7 @@ class StallBoundFetcher(FetcherInterface):
             response = urllib.request.urlopen(url, timeout=self.stall_timeout_s)  # noqa: S310
         except urllib.error.HTTPError as error:
             raise tuf_errors.DownloadHTTPError(str(error.reason), error.code) from None
-        except (TimeoutError, socket.timeout) as error:
+        except TimeoutError as error:
             raise tuf_errors.SlowRetrievalError(f"no data for {self.stall_timeout_s} s") from error
         except urllib.error.URLError as error:
             if isinstance(error.reason, TimeoutError | socket.timeout):
@@ -50,7 +50,7 @@ class StallBoundFetcher(FetcherInterface):
             while True:
                 try:
                     chunk = response.read1(64 * 1024)
-                except (TimeoutError, socket.timeout) as error:
+                except TimeoutError as error:
                     raise tuf_errors.SlowRetrievalError("metadata download stalled") from error
                 if not chunk:
                     return

@@ -80,7 +80,7 @@ def download(
         raise OtaError(
             Code.DOWNLOAD_FAILED, f"{url}: HTTP {error.code} {error.reason}", retryable=True
         ) from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise _stalled(limits, url) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", error)
@@ -103,7 +103,17 @@ def download(
             have, mode = 0, "wb"  # no Range support: start over
         with part.open(mode) as out:
             try:
-                have = _copy(response, out, have, length, url, limits, started, progress, cancel)
+                have = _copy(
+                    response,
+                    out,
+                    have=have,
+                    length=length,
+                    url=url,
+                    limits=limits,
+                    started=started,
+                    progress=progress,
+                    cancel=cancel,
+                )
             finally:
                 out.flush()
                 os.fsync(out.fileno())
@@ -119,6 +129,7 @@ def download(
 def _copy(
     response: http.client.HTTPResponse,
     out: object,
+    *,
     have: int,
     length: int,
     url: str,
@@ -140,7 +151,7 @@ def _copy(
         want = min(CHUNK, length - have + 1)  # one byte more than allowed reveals endless data
         try:
             chunk = response.read1(want) if want else b""
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise _stalled(limits, url) from None
         except (http.client.HTTPException, OSError) as error:
             raise OtaError(

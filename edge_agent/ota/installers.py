@@ -8,6 +8,7 @@ step it was in.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Sequence
@@ -27,6 +28,12 @@ class SystemUpdater(Protocol):
     """What the OTA state machine needs from an updater."""
 
     name: str
+
+    def active_slot(self) -> str | None:
+        """The slot that starts next (None: not provisioned)."""
+
+    def running_slot(self) -> str | None:
+        """The slot this system runs now (None: unknown)."""
 
     def install(
         self, bundle: Path, to_slot: str, manifest: BundleManifest | None, max_bytes: int
@@ -50,6 +57,14 @@ class ABInstaller:
 
     def __init__(self, layout: OtaLayout) -> None:
         self.layout = layout
+
+    def active_slot(self) -> str | None:
+        """The slot ``current`` points at."""
+        return self.layout.active_slot()
+
+    def running_slot(self) -> str | None:
+        """The slot this process was started from."""
+        return self.layout.running_slot()
 
     def install(
         self, bundle: Path, to_slot: str, manifest: BundleManifest | None, max_bytes: int
@@ -102,7 +117,20 @@ class RaucInstaller:
         self.reboot = list(reboot_command)
         self.timeout_s = timeout_s
 
-    def _run(self, arguments: list[str], code: Code) -> None:
+    def active_slot(self) -> str | None:
+        """RAUC's booted slot (RAUC decides what starts next; we only track the booted one)."""
+        return self.running_slot()
+
+    def running_slot(self) -> str | None:
+        """The booted slot from ``rauc status --output-format=json`` (None if unknown)."""
+        try:
+            output = self._run([*self.rauc, "status", "--output-format=json"], Code.INSTALL_FAILED)
+            booted = json.loads(output).get("booted")
+        except (OtaError, ValueError, AttributeError):
+            return None
+        return booted if isinstance(booted, str) and booted else None
+
+    def _run(self, arguments: list[str], code: Code) -> str:
         try:
             result = subprocess.run(
                 arguments, capture_output=True, text=True, timeout=self.timeout_s, check=False
@@ -111,9 +139,8 @@ class RaucInstaller:
             raise OtaError(code, f"{' '.join(arguments)}: {error}") from None
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise OtaError(
-                code, f"{' '.join(arguments)} exited {result.returncode}: {detail[0]}"
-            )
+            raise OtaError(code, f"{' '.join(arguments)} exited {result.returncode}: {detail[0]}")
+        return result.stdout
 
     def install(
         self, bundle: Path, to_slot: str, manifest: BundleManifest | None, max_bytes: int
@@ -127,11 +154,13 @@ class RaucInstaller:
             self._run(self.reboot, Code.INSTALL_FAILED)
 
     def commit(self, slot: str) -> None:
-        """``rauc status mark-good``: the booted slot stays."""
-        self._run([*self.rauc, "status", "mark-good"], Code.INSTALL_FAILED)
+        """``rauc status mark-good booted``: the booted (new) slot stays."""
+        self._run([*self.rauc, "status", "mark-good", "booted"], Code.INSTALL_FAILED)
 
     def rollback(self, from_slot: str, to_slot: str) -> None:
-        """``rauc status mark-bad`` then reboot: the bootloader starts the old slot."""
-        self._run([*self.rauc, "status", "mark-bad"], Code.INSTALL_FAILED)
+        """``rauc status mark-bad booted`` and reboot, unless the old slot already runs."""
+        if self.running_slot() == from_slot:
+            return  # the bootloader already fell back (or we never left): nothing to undo
+        self._run([*self.rauc, "status", "mark-bad", "booted"], Code.INSTALL_FAILED)
         if self.reboot:
             self._run(self.reboot, Code.INSTALL_FAILED)

@@ -19,7 +19,7 @@ import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from securesystemslib.signer import CryptoSigner, Signer
@@ -27,7 +27,6 @@ from tuf.api.metadata import (
     Metadata,
     MetaFile,
     Root,
-    Signed,
     Snapshot,
     TargetFile,
     Targets,
@@ -44,7 +43,7 @@ ROLES = ("root", "targets", "snapshot", "timestamp")
 DEFAULT_EXPIRY_DAYS = {"root": 365.0, "targets": 90.0, "snapshot": 7.0, "timestamp": 1.0}
 HASH_ALGORITHMS = ["sha256"]
 CUSTOM_KEY = "edge_agent"
-T = TypeVar("T", bound=Signed)
+T = TypeVar("T", Root, Timestamp, Snapshot, Targets)
 
 
 class RepositoryError(Exception):
@@ -93,7 +92,9 @@ class Repository:
     def expires(self, role: str, days: float | None = None) -> datetime:
         """The expiry of a new ``role`` version (``days`` overrides ``repo.json``)."""
         if days is None:
-            days = float(self.settings().get("expiry_days", {}).get(role, DEFAULT_EXPIRY_DAYS[role]))
+            days = float(
+                self.settings().get("expiry_days", {}).get(role, DEFAULT_EXPIRY_DAYS[role])
+            )
         return _now() + timedelta(days=days)
 
     # -- reading and writing -----------------------------------------------------------------
@@ -102,12 +103,12 @@ class Repository:
         """The newest ``role`` metadata."""
         path = self.metadata_dir / f"{role}.json"
         try:
-            metadata = Metadata[T].from_file(str(path))
+            metadata: Metadata[Any] = Metadata.from_file(str(path))
         except FileNotFoundError:
             raise RepositoryError(f"{self.dir} has no {role} metadata; run 'repo init'") from None
         if not isinstance(metadata.signed, kind):
             raise RepositoryError(f"{path} is not {role} metadata")
-        return metadata
+        return cast(Metadata[T], metadata)
 
     def sign(self, metadata: Metadata[Any], signers: list[Signer]) -> None:
         """Replace the signatures of ``metadata`` with those of ``signers``."""

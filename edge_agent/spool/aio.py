@@ -73,7 +73,9 @@ class AsyncSpool:
         self._closing = False
 
     @classmethod
-    async def open(cls, path: Path | str, policy: SpoolPolicy | None = None, **options: Any) -> AsyncSpool:
+    async def open(
+        cls, path: Path | str, policy: SpoolPolicy | None = None, **options: Any
+    ) -> AsyncSpool:
         """Create the worker thread, open (and if need be salvage) the spool on it."""
         spool = cls(path, policy, **options)
         await spool.start()
@@ -96,7 +98,9 @@ class AsyncSpool:
 
     # -- the worker thread -----------------------------------------------------------------
 
-    def _deliver(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    def _deliver(
+        self, future: asyncio.Future[Any], result: Any, error: BaseException | None
+    ) -> None:
         def settle() -> None:
             if future is not self._stopped:
                 self._slots.release()

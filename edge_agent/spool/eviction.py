@@ -107,8 +107,10 @@ class Evictor:
         if victim is SpoolPriority.CONTROL:
             return self._drop_oldest(victim, deficit) > 0
         candidates = self._decimation_candidates(victim)
-        if self._degrade_hook is not None and candidates and self._downsample(
-            victim, candidates, deficit
+        if (
+            self._degrade_hook is not None
+            and candidates
+            and self._downsample(victim, candidates, deficit)
         ):
             return True
         if len(candidates) >= 2 and self._thin(victim, candidates):

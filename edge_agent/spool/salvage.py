@@ -74,12 +74,19 @@ def salvage(path: Path, reason: str, now: float, autocheckpoint_pages: int) -> S
             source = None
         if source is not None:
             try:
+                # writable_schema lets SQLite read a file shorter than its header says
+                # (a truncated tail) instead of refusing all of it; query_only keeps the
+                # salvage from writing to the wreck.
+                source.execute("PRAGMA writable_schema=1")
                 source.execute("PRAGMA query_only=1")
                 rows = _Rows(source)
                 for row in rows:
                     if _intact(row):
-                        target.execute(f"INSERT INTO records ({RECORD_COLUMNS}) VALUES "
-                                       "(?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                        target.execute(
+                            f"INSERT INTO records ({RECORD_COLUMNS}) VALUES "
+                            "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            row,
+                        )
                         recovered += 1
                     else:
                         _quarantine_row(target, row, "checksum mismatch (salvage)", now)
@@ -170,9 +177,11 @@ class _Rows:
         return highest
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        horizon = self._highest_id() + PROBE_WINDOW
+        # AUTOINCREMENT: no id is above sqlite_sequence's. Unknown (that page is damaged too):
+        # keep probing while windows of PROBE_WINDOW ids still turn up records.
+        highest = self._highest_id() or None
         last = 0
-        while last <= horizon:
+        while highest is None or last < highest:
             try:
                 rows = self._source.execute(
                     f"SELECT {RECORD_COLUMNS} FROM records WHERE id > ? ORDER BY id LIMIT 256",
@@ -186,7 +195,8 @@ class _Rows:
                 continue
             if rows is not None:
                 return  # a clean end of the table
-            stop = last + PROBE_WINDOW
+            stop = last + PROBE_WINDOW if highest is None else min(last + PROBE_WINDOW, highest)
+            found = False
             for candidate in range(last + 1, stop + 1):
                 try:
                     row = self._source.execute(
@@ -196,5 +206,8 @@ class _Rows:
                     self.unreadable += 1
                     continue
                 if row is not None:
+                    found = True
                     yield row
             last = stop
+            if highest is None and not found:
+                return

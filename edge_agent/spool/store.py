@@ -84,8 +84,9 @@ class Spool:
         self._degraded_at = float("-inf")
         self._db = self._open()
         self._evictor = Evictor(self._db, self.policy, lambda: self._ledger, self._leased, degrade)
-        self._reserve = DiskReserve(self.path.with_name(self.path.name + ".reserve"),
-                                    self.policy.reserve_bytes)
+        self._reserve = DiskReserve(
+            self.path.with_name(self.path.name + ".reserve"), self.policy.reserve_bytes
+        )
         self._reserve.ensure()
 
     # -- opening ---------------------------------------------------------------------------
@@ -163,8 +164,11 @@ class Spool:
             if not isinstance(request.payload, bytes) or not request.stream:
                 raise TypeError("a record needs a non-empty stream and bytes as payload")
         ready = [
-            request if request.message_id else
-            AppendRequest(request.stream, request.payload, request.priority, uuid.uuid4().bytes)
+            request
+            if request.message_id
+            else AppendRequest(
+                request.stream, request.payload, request.priority, uuid.uuid4().bytes
+            )
             for request in requests
         ]
         self._check_disk()
@@ -264,8 +268,9 @@ class Spool:
 
     def _enter_disk_full(self) -> None:
         if not self._disk_full:
-            _log.warning("spool disk full: degrading to fit, events use the reserve",
-                         path=str(self.path))
+            _log.warning(
+                "spool disk full: degrading to fit, events use the reserve", path=str(self.path)
+            )
         self._disk_full = True
         held = self._ledger.total_bytes
         self._disk_cap = held - max(held // 10, self.policy.record_overhead)
@@ -328,8 +333,9 @@ class Spool:
                     self._leased[record_id] = (priority, self._monotonic())
                     payload_bytes += size
                     records.append(
-                        SpoolRecord(record_id, stream, priority, message_id, payload, created,
-                                    decimation)
+                        SpoolRecord(
+                            record_id, stream, priority, message_id, payload, created, decimation
+                        )
                     )
                     if len(records) == limit:
                         break

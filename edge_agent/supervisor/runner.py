@@ -64,6 +64,7 @@ class ModuleRunner:
         register_liveness: Callable[[str, Callable[[], bool]], None] | None = None,
         rng: random.Random | None = None,
         child_logging: tuple[str, str] = ("info", "json"),
+        spool: Any = None,
     ) -> None:
         self.plan = plan
         self.name = plan.name
@@ -74,6 +75,7 @@ class ModuleRunner:
         self._vehicle_id = vehicle_id
         self._register_liveness = register_liveness
         self._child_logging = child_logging
+        self.spool = spool
         self.state = ModuleState.LOADING
         self.state_since = clock.monotonic()
         self.restarts = 0
@@ -199,6 +201,7 @@ class ModuleRunner:
             clock=self._clock,
             vehicle_id=self._vehicle_id,
             liveness=self._register_liveness,
+            spool=self.spool,
         )
         module_class = self.plan.module_class
         if (self.settings.isolation or module_class.isolation) is Isolation.PROCESS:

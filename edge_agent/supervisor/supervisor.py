@@ -20,6 +20,8 @@ from edge_agent.health import write_health_file
 from edge_agent.module_api import ModuleState
 from edge_agent.module_order import start_order
 from edge_agent.sdnotify import SystemdNotifier
+from edge_agent.spool import AsyncSpool, SpoolPolicy
+from edge_agent.spool.model import MIB
 from edge_agent.supervisor.runner import CANCEL_GRACE_S, ModuleRunner
 from edge_agent.supervisor.services import serve_agent_requests
 from edge_agent.version import __version__
@@ -60,6 +62,8 @@ class Supervisor:
         self.ready = False
         self.loop_lag_s = 0.0
         self.desired_version: Any = None
+        self.spool: AsyncSpool | None = None
+        self.spool_stats: dict[str, Any] = {}
         self.stragglers: list[str] = []
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()  # health file needs rewriting
@@ -85,6 +89,7 @@ class Supervisor:
             vehicle_id=self.settings.vehicle_id,
             register_liveness=self._register_liveness,
             child_logging=(self.settings.log_level, self.settings.log_format),
+            spool=self.spool,
         )
         runner.on_state_change = self._module_changed
         return runner
@@ -165,9 +170,27 @@ class Supervisor:
             },
             "modules": modules,
             "bus": [dataclasses.asdict(stats) for stats in self.bus.stats()],
+            "spool": self.spool_stats,
         }
 
+    async def _open_spool(self) -> None:
+        """Open the shared spool (before any module starts), if configured."""
+        settings = self.config.agent.spool
+        if not settings.enabled:
+            return
+        path = settings.resolved_path(self.settings.state_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        policy = SpoolPolicy(
+            max_bytes=int(settings.max_mb * MIB), reserve_bytes=int(settings.reserve_mb * MIB)
+        )
+        self.spool = await AsyncSpool.open(path, policy)
+
     async def _write_health(self) -> None:
+        if self.spool is not None:
+            try:
+                self.spool_stats = (await self.spool.stats()).as_dict()
+            except Exception as error:  # a spool problem must not stop health reporting
+                self.spool_stats = {"error": repr(error)}
         try:
             snapshot = self.snapshot()
             await asyncio.to_thread(write_health_file, self.settings.state_dir, snapshot)
@@ -259,6 +282,9 @@ class Supervisor:
         """Run until SIGTERM/SIGINT (or a required module breaks); return the exit status."""
         installed = self._install_signal_handlers()
         exit_code = ExitCode.OK
+        await self._open_spool()
+        for runner in self.runners.values():
+            runner.spool = self.spool
         try:
             self.notifier.status(f"starting {len(self.runners)} modules")
             self._spawn(self._loop_lag_probe(), "agent.loop_lag_probe")
@@ -330,6 +356,8 @@ class Supervisor:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.bus.close()
+        if self.spool is not None:
+            await self.spool.close()
         self.state = "stopped"
         with contextlib.suppress(OSError):
             await asyncio.to_thread(write_health_file, self.settings.state_dir, self.snapshot())

@@ -1,4 +1,4 @@
-"""Vehicle-state guard: is the vehicle parked (speed at zero long enough)?"""
+"""Vehicle-state guard: the vehicle counts as parked after its speed stayed at zero long enough."""
 
 from __future__ import annotations
 
@@ -47,7 +47,5 @@ class ParkedGuard:
             return False, f"vehicle moving (speed {self.speed:.1f} km/h)"
         still = now - self.still_since
         if still < self.config.parked_for_s:
-            return False, (
-                f"vehicle stopped for {still:.1f} s of {self.config.parked_for_s:g} s"
-            )
+            return False, (f"vehicle stopped for {still:.1f} s of {self.config.parked_for_s:g} s")
         return True, ""

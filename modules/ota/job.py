@@ -12,7 +12,7 @@ from edge_agent.ota.versions import VERSION_PATTERN
 
 
 class Job(BaseModel):
-    """Install ``target`` at ``version`` (resolved to the signed target ``TARGET-VERSION.bundle``)."""
+    """Install ``target`` at ``version``: the signed target ``TARGET-VERSION.bundle``."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 
 from edge_agent.batch import ClockQuality, Sample, encode_samples
@@ -25,6 +26,7 @@ class ManualClock:
         self.mono += seconds
 
 
+@functools.lru_cache(maxsize=4096)
 def telemetry_batch(sequence: int, samples: int = 100, seed: int = 0) -> bytes:
     """A real format-v1 batch of noisy signals (so the degrade hook has work to do)."""
     rng = random.Random(seed * 100_003 + sequence)

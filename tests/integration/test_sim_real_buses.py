@@ -127,7 +127,7 @@ def test_closed_loop_across_processes_over_udp_multicast(namespace: str, tmp_pat
 @pytest.mark.socketcan
 def test_closed_loop_on_vcan0() -> None:
     if not Path("/sys/class/net/vcan0").exists():
-        pytest.skip("no vcan0 (run scripts/test-vcan, or: ip link add vcan0 type vcan)")
+        pytest.skip("no vcan0 interface (docs/simulator.md, Running: vcan0)")
     stop = threading.Event()
     with (
         can.Bus(interface="socketcan", channel="vcan0") as vehicle,

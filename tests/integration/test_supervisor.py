@@ -544,9 +544,12 @@ async def test_health_file_and_bus_carry_the_snapshot(
             return {}
         return loaded
 
-    await until(lambda: on_disk().get("agent", {}).get("ready") is True)
+    await until(
+        lambda: on_disk().get("modules", {}).get("heartbeat", {}).get("state") == "running"
+    )
     snapshot = on_disk()
     assert snapshot["agent"]["vehicle_id"] == "test-car"
+    assert snapshot["agent"]["ready"] is True
     assert snapshot["modules"]["heartbeat"]["state"] == "running"
     assert snapshot["modules"]["heartbeat"]["version"] == "1.0.0"
     assert any(s["name"].startswith("sub-") for s in snapshot["bus"])

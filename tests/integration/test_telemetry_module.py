@@ -1,0 +1,180 @@
+"""The telemetry module in a real supervisor, with the real spool: batches are durable and decode."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edge_agent.batch import decode_batch
+from edge_agent.can.types import DecodedMessage, decoded_topic
+from edge_agent.config import validate_config
+from edge_agent.module_api import ModuleState
+from edge_agent.supervisor import Supervisor
+from edge_agent.supervisor.services import APPLY_DESIRED_TOPIC
+
+T0 = 1_800_000_000.0
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def telemetry_options(**overrides: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "clock_trust": "always",
+        "batch_max_samples": 50,
+        "batch_max_age_s": 60,
+        "streams": [
+            {
+                "name": "chassis",
+                "priority": "telemetry-high",
+                "signals": [
+                    {"signal": "EgoSpeed", "scheme": "periodic", "period_s": 0.1},
+                    {"signal": "LongitudinalAccel", "scheme": "on-change", "deadband": 0.5},
+                ],
+            }
+        ],
+        "captures": [
+            {
+                "name": "hard-braking",
+                "stream": "hard-braking",
+                "when": {"signal": "LongitudinalAccel", "op": "<", "value": -4.0},
+                "signals": ["EgoSpeed", "LongitudinalAccel"],
+                "pre_s": 1.0,
+                "post_s": 0.5,
+            }
+        ],
+    }
+    options.update(overrides)
+    return options
+
+
+async def started(tmp_path: Path, options: dict[str, Any]) -> tuple[Supervisor, asyncio.Task[int]]:
+    config = validate_config(
+        {
+            "agent": {"vehicle_id": "tel-1", "state_dir": str(tmp_path)},
+            "modules": {"telemetry": {"config": options}},
+        }
+    )
+    supervisor = Supervisor(config)
+    task = asyncio.create_task(supervisor.run())
+    await until(lambda: supervisor.runners["telemetry"].state is ModuleState.RUNNING)
+    return supervisor, task
+
+
+async def drive(supervisor: Supervisor, seconds: float, brake_at: float | None = None) -> None:
+    """100 Hz EgoMotion messages with sample times spaced 10 ms apart (faster than real time)."""
+    steps = int(seconds * 100)
+    for i in range(steps):
+        t = i / 100
+        accel = -6.0 if brake_at is not None and brake_at <= t < brake_at + 0.3 else 0.2 * (i % 7)
+        message = DecodedMessage(
+            bus="chassis",
+            message="EgoMotion",
+            frame_id=0x100,
+            timestamp=T0 + t,
+            monotonic=1000.0 + t,
+            signals={"EgoSpeed": 50.0 + i * 0.01, "LongitudinalAccel": accel},
+        )
+        await supervisor.bus.publish(decoded_topic("chassis", "EgoMotion"), message)
+        if i % 50 == 0:
+            await asyncio.sleep(0)
+
+
+async def spooled(
+    supervisor: Supervisor, expected_streams: set[str], timeout: float = 10.0
+) -> dict[str, list[Any]]:
+    assert supervisor.spool is not None
+    by_stream: dict[str, list[Any]] = {}
+    deadline = time.monotonic() + timeout
+    while not expected_streams <= set(by_stream):
+        assert time.monotonic() < deadline, by_stream.keys()
+        for record in await supervisor.spool.lease(100):
+            by_stream.setdefault(record.stream, []).append(record)
+        await asyncio.sleep(0.05)
+    return by_stream
+
+
+async def test_streams_become_durable_batches_that_decode(tmp_path: Path) -> None:
+    supervisor, task = await started(tmp_path, telemetry_options())
+    await drive(supervisor, 6.0)
+    records = await spooled(supervisor, {"telemetry/chassis"})
+    record = records["telemetry/chassis"][0]
+    batch = decode_batch(record.payload)
+    assert batch.vehicle_id == "tel-1"
+    assert batch.stream == "chassis"
+    assert batch.message_id == record.message_id  # duplicates can be dropped by this id
+    assert batch.sequence == 1
+    speeds = [c for c in batch.signals if c.name == "EgoSpeed"]
+    assert speeds, [c.name for c in batch.signals]
+    # periodic at 0.1 s over 10 ms readings: every 10th reading
+    gaps = [b - a for a, b in zip(speeds[0].offsets, speeds[0].offsets[1:], strict=False)]
+    assert all(gap >= 99 for gap in gaps), gaps  # ms ticks
+    supervisor.request_stop()
+    assert await task == 0
+
+
+async def test_hard_braking_capture_keeps_pre_and_post_windows(tmp_path: Path) -> None:
+    supervisor, task = await started(tmp_path, telemetry_options())
+    await drive(supervisor, 5.0, brake_at=3.0)
+    records = await spooled(supervisor, {"telemetry/hard-braking"})
+    batch = decode_batch(records["telemetry/hard-braking"][0].payload)
+    samples = list(batch.samples())
+    times = sorted(s.wall - T0 for s in samples)
+    assert 1.95 <= times[0] <= 2.05  # 1 s before the trigger at 3.0
+    assert 3.45 <= times[-1] <= 3.5  # 0.5 s after it
+    # native rate: 100 Hz for 1.5 s, two signals
+    assert len(samples) >= 2 * 140
+    supervisor.request_stop()
+    assert await task == 0
+
+
+async def test_snapshot_request_triggers_a_capture(tmp_path: Path) -> None:
+    supervisor, task = await started(tmp_path, telemetry_options())
+    await drive(supervisor, 2.0)
+    reply = await supervisor.bus.request(
+        "telemetry/snapshot", {"capture": "hard-braking"}, timeout=5
+    )
+    assert reply.payload == {"started": ["hard-braking"]}
+    supervisor.request_stop()
+    assert await task == 0
+
+
+async def test_reconfigured_in_place_without_restart(tmp_path: Path) -> None:
+    supervisor, task = await started(tmp_path, telemetry_options())
+    runner = supervisor.runners["telemetry"]
+    module = runner.module
+    options = telemetry_options(batch_max_samples=10)
+    reply = await supervisor.bus.request(
+        APPLY_DESIRED_TOPIC,
+        {"version": 2, "modules": {"telemetry": {"config": options}}},
+        timeout=5,
+    )
+    assert reply.payload["report"]["reconfigured"] == ["telemetry"]
+    assert runner.module is module
+    assert module.config.batch_max_samples == 10
+    supervisor.request_stop()
+    assert await task == 0
+
+
+async def test_partial_batches_are_flushed_to_the_spool_on_stop(tmp_path: Path) -> None:
+    supervisor, task = await started(tmp_path, telemetry_options(batch_max_samples=100_000))
+    await drive(supervisor, 1.0)
+    await until(lambda: supervisor.runners["telemetry"].module.counters["samples"] > 0)
+    supervisor.request_stop()
+    assert await task == 0
+    from edge_agent.spool import Spool
+
+    spool = Spool(tmp_path / "spool" / "spool.db")
+    try:
+        streams = {r.stream for r in spool.lease(100)}
+    finally:
+        spool.close()
+    assert "telemetry/chassis" in streams
