@@ -9,6 +9,7 @@ from typing import Any
 
 # name -> "module:function"; the function takes the parsed arguments and returns the JSON object.
 BENCHMARKS: dict[str, str] = {
+    "all": "edge_agent.bench.everything:bench_from_args",
     "bus": "edge_agent.bench.bus:bench_from_args",
     "fastpath": "edge_agent.bench.fastpath:bench_from_args",
     "batch": "edge_agent.bench.batch:bench_from_args",

@@ -9,10 +9,10 @@ then say nothing about why).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import ssl
-import asyncio
 from typing import Any
 
 import aiomqtt
@@ -205,7 +205,7 @@ class LinkClient(aiomqtt.Client):
         Sends DISCONNECT if the socket still takes it, then closes the socket so that no
         reader callback or keepalive task outlives this client.
         """
-        for step in (self._client.disconnect, self._client._sock_close):  # noqa: SLF001
+        for step in (self._client.disconnect, self._client._sock_close):
             try:
                 step()
             except Exception as error:  # nothing left to tidy up

@@ -267,11 +267,15 @@ class Spool:
     # -- disk full -------------------------------------------------------------------------
 
     def _enter_disk_full(self) -> None:
-        if not self._disk_full:
-            _log.warning(
-                "spool disk full: degrading to fit, events use the reserve", path=str(self.path)
-            )
+        if self._disk_full:
+            return
+        _log.warning(
+            "spool disk full: lower priorities degrade or are refused, events use the reserve",
+            path=str(self.path),
+        )
         self._disk_full = True
+        # Stay a little below what the file held when the disk filled up: appends then make
+        # room by degrading lower priorities, which frees pages inside the file.
         held = self._ledger.total_bytes
         self._disk_cap = held - max(held // 10, self.policy.record_overhead)
 
