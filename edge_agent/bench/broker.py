@@ -163,7 +163,8 @@ class LocalBroker:
 
     def save(self, timeout: float = 5.0) -> None:
         """Make mosquitto write its persistence file now (SIGUSR1) and wait until it has."""
-        assert self.process is not None and self.persistence
+        assert self.process is not None
+        assert self.persistence
         database = self.directory / "mosquitto.db"
         before = database.stat().st_mtime_ns if database.exists() else -1
         self.process.send_signal(signal.SIGUSR1)

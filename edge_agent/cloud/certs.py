@@ -110,7 +110,7 @@ class DevCA:
         _write_key(directory / f"{stem}.key", key)
         return cls(cert, key, cert_file)
 
-    def _issue(
+    def _issue(  # noqa: PLR0917 - private, called twice with every argument named below
         self,
         directory: Path,
         stem: str,

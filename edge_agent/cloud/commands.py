@@ -65,7 +65,7 @@ def parse_request(payload: Any) -> tuple[str, dict[str, Any], float | None]:
         raise MalformedRequest("request must be a JSON object", None)
     command_id = request.get("id")
     if not isinstance(command_id, str) or not 0 < len(command_id) <= MAX_ID_CHARS:
-        raise MalformedRequest(f"request needs an 'id': a string of 1 to {MAX_ID_CHARS} chars", None)
+        raise MalformedRequest(f"request needs an 'id' of 1 to {MAX_ID_CHARS} chars", None)
     unknown = set(request) - {"id", "args", "timeout_s"}
     if unknown:
         raise MalformedRequest(f"unknown request key {sorted(unknown)[0]!r}", command_id)
@@ -148,9 +148,9 @@ class CommandService:
             self._replies.popitem(last=False)
 
     async def _run(
-        self, name: str, command_id: str, args: dict[str, Any], timeout: float | None
+        self, name: str, command_id: str, args: dict[str, Any], asked_s: float | None
     ) -> None:
-        limit = min(timeout or self.timeout_s, self.timeout_s)
+        limit = min(asked_s or self.timeout_s, self.timeout_s)
         try:
             async with asyncio.timeout(limit):
                 result = await self._dispatch(name, args, limit)
@@ -214,7 +214,8 @@ class CommandService:
     async def _set_log_level(self, args: dict[str, Any], limit: float) -> Any:
         level = args.get("level")
         if set(args) != {"level"} or level not in LEVELS:
-            raise CommandError(f"set_log_level needs args {{\"level\": one of {', '.join(LEVELS)}}}")
+            choices = ", ".join(LEVELS)
+            raise CommandError(f'set_log_level needs args {{"level": one of {choices}}}')
         set_log_level(str(level))
         _log.warning("log level changed by cloud command", level=level)
         return {"level": level}

@@ -95,7 +95,7 @@ class CloudLink:
         self.state = LinkState(since=time.time())
         self.backoff = Backoff(config.reconnect_initial_s, config.reconnect_max_s, jitter=0.5)
         self.received = 0
-        self._stopping = False
+        self._stopping = asyncio.Event()
         self._client: LinkClient | None = None
         self._prefix = vehicle_topic(vehicle_id, "")
 
@@ -133,12 +133,12 @@ class CloudLink:
             )
         self.publish_state()
         attempt = 0
-        while not self._stopping:
+        while not self._stopping.is_set():
             attempt += 1
             self.state.attempt = attempt
             started = self.clock.monotonic()
             established = await self._attempt()
-            if self._stopping:
+            if self._stopping.is_set():
                 return
             if established and self.clock.monotonic() - started >= STABLE_SESSION_S:
                 attempt = 1
@@ -171,7 +171,7 @@ class CloudLink:
                 reason = "; ".join(sorted({_describe(e) for e in group.exceptions}))
             finally:
                 self._client = None
-            if self._stopping:
+            if self._stopping.is_set():
                 reason = "shutdown"
             self._set_state("offline", f"connection lost: {reason}")
             await self._close(client)
@@ -220,12 +220,9 @@ class CloudLink:
             if not topic.startswith(self._prefix):
                 continue  # not ours (a broker bridging more than the ACL allows)
             self.received += 1
-            payload = message.payload
-            if not isinstance(payload, bytes | bytearray):
-                payload = b"" if payload is None else str(payload).encode()
             await self.bus.publish(
                 inbound(topic[len(self._prefix) :]),
-                bytes(payload),
+                bytes(message.payload),
                 priority=Priority.CONTROL,
                 sender="cloud-link",
             )
@@ -242,7 +239,7 @@ class CloudLink:
 
         ``run`` returns after this instead of reconnecting.
         """
-        self._stopping = True
+        self._stopping.set()
         client = self._client
         if client is None:
             return
