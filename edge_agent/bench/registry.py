@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "bus": "edge_agent.bench.bus:bench_from_args",
     "fastpath": "edge_agent.bench.fastpath:bench_from_args",
     "batch": "edge_agent.bench.batch:bench_from_args",
+    "spool": "edge_agent.bench.spool:bench_from_args",
 }
 
 

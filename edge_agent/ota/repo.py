@@ -102,10 +102,9 @@ class Repository:
     def load(self, role: str, kind: type[T]) -> Metadata[T]:
         """The newest ``role`` metadata."""
         path = self.metadata_dir / f"{role}.json"
-        try:
-            metadata: Metadata[Any] = Metadata.from_file(str(path))
-        except FileNotFoundError:
-            raise RepositoryError(f"{self.dir} has no {role} metadata; run 'repo init'") from None
+        if not path.is_file():
+            raise RepositoryError(f"{self.dir} has no {role} metadata; run 'repo init'")
+        metadata: Metadata[Any] = Metadata.from_file(str(path))
         if not isinstance(metadata.signed, kind):
             raise RepositoryError(f"{path} is not {role} metadata")
         return cast(Metadata[T], metadata)
