@@ -1,4 +1,4 @@
-"""The ``edge-agent-sim`` command: list, run and record scenarios."""
+"""The ``edge-agent-sim`` command: list, run and record scenarios, run the suite."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from edge_agent.simulator.results import ScenarioResult
 from edge_agent.simulator.runner import RECORDING_EPOCH, record_scenario, run_paced
 from edge_agent.simulator.scenario import Scenario
 from edge_agent.simulator.scenarios import SCENARIOS, UnknownScenarioError, get_scenario
+from edge_agent.simulator.suite_cli import add_suite_parser, run_suite
 
 PROG = "edge-agent-sim"
 DEFAULT_CHANNELS = {"udp_multicast": "239.74.163.2"}
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=RECORDING_EPOCH,
         help=f"Unix time of the first frame (default {RECORDING_EPOCH:.0f})",
     )
+    add_suite_parser(sub)
     return parser
 
 
@@ -289,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, or a bad argument already reported in one line
         return stop.code if isinstance(stop.code, int) else int(Exit.BAD_INPUT)
-    handlers = {"list": _list, "run": _run, "record": _record}
+    handlers = {"list": _list, "run": _run, "record": _record, "suite": run_suite}
     try:
         return handlers[args.command](args)
     except UnknownScenarioError as error:

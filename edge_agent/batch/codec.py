@@ -255,7 +255,7 @@ def _to_batch(envelope: object) -> Batch:
     if len(message_id) != MESSAGE_ID_BYTES:
         raise MalformedBatch(f"envelope.id: {len(message_id)} bytes, must be 16")
     raw_signals = _get(envelope, "signals", list)
-    batch = Batch(
+    return Batch(
         vehicle_id=_text(envelope, "vehicle", required=True),
         stream=_text(envelope, "stream", required=True),
         sequence=_bounded(envelope, "seq", 0, UINT64_MAX),
@@ -271,7 +271,6 @@ def _to_batch(envelope: object) -> Batch:
             for index, column in enumerate(raw_signals)
         ),
     )
-    return batch
 
 
 def _get(envelope: dict[str, Any], key: str, kind: type[Any]) -> Any:

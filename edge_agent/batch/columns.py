@@ -19,7 +19,7 @@ import sys
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import Any
 
 from edge_agent.batch.errors import MalformedBatch
@@ -59,18 +59,15 @@ class LinearScale:
 # Tried after the caller's hint and the decimal encodings, offset 0: products with the
 # decimal and binary steps common in DBC files (cantools computes ``raw * scale + offset``,
 # which is not always the double nearest to the decimal).
-AUTO_SCALES = tuple(
-    LinearScale(scale)
-    for scale in (0.1, 0.01, 0.001, 0.0001, 1e-5, 1e-6, 0.5, 0.25, 0.125, 0.0625)
-    + (0.03125, 0.015625, 0.05, 0.2, 0.4)
-)
+_COMMON_SCALES = (0.1, 0.01, 0.001, 0.0001, 1e-5, 1e-6, 0.5, 0.25, 0.125, 0.0625, 0.03125)
+AUTO_SCALES = tuple(LinearScale(scale) for scale in (*_COMMON_SCALES, 0.015625, 0.05, 0.2, 0.4))
 DECIMAL_DIGITS = tuple(range(10))  # tried by the encoder; the format allows 0 to 15
 MAX_DECIMAL_DIGITS = 15
 
 
 def differences(values: Sequence[int]) -> list[int]:
     """Running differences: the first value itself, then each value minus the one before."""
-    return [values[0], *(b - a for a, b in zip(values, values[1:], strict=False))] if values else []
+    return [values[0], *(b - a for a, b in pairwise(values))] if values else []
 
 
 def encode_column(column: SignalColumn, hint: LinearScale | None = None) -> dict[str, Any]:

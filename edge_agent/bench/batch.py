@@ -93,9 +93,10 @@ def _plain_columns(samples: list[Sample], resolution: int) -> bytes:
         ticks, values = columns.setdefault(sample.signal, ([], []))
         ticks.append(round((sample.wall - WALL_BASE) * resolution))
         values.append(sample.value)
-    return msgpack.packb(
+    packed: bytes = msgpack.packb(
         [{"name": n, "t": differences(t), "v": v} for n, (t, v) in columns.items()]
     )
+    return packed
 
 
 def compare_encodings(seconds: float = 10.0) -> dict[str, Any]:

@@ -11,9 +11,11 @@ from typing import Any
 BENCHMARKS: dict[str, str] = {
     "all": "edge_agent.bench.everything:bench_from_args",
     "bus": "edge_agent.bench.bus:bench_from_args",
+    "ingest": "edge_agent.bench.ingest:bench_from_args",
     "fastpath": "edge_agent.bench.fastpath:bench_from_args",
     "batch": "edge_agent.bench.batch:bench_from_args",
     "spool": "edge_agent.bench.spool:bench_from_args",
+    "drain": "edge_agent.bench.drain:bench_from_args",
 }
 
 

@@ -193,21 +193,21 @@ class Bus:
         reply_topic = f"{REPLY_PREFIX}{correlation_id}"
         inbox = self.subscribe(reply_topic, maxsize=1, name=f"reply:{topic}")
         try:
-            reached = await self.publish(
-                topic,
-                payload,
-                priority=Priority.CONTROL,
-                sender=sender,
-                reply_to=reply_topic,
-                correlation_id=correlation_id,
-            )
-            if reached == 0:
-                raise NoResponder(f"no module serves {topic!r}")
-            try:
-                async with asyncio.timeout(timeout):
-                    reply = await inbox.get()
-            except TimeoutError:
-                raise RequestTimeout(f"no reply on {topic!r} within {timeout:g} s") from None
+            # The deadline covers publishing too: a full BLOCK subscription must not stall it.
+            async with asyncio.timeout(timeout):
+                reached = await self.publish(
+                    topic,
+                    payload,
+                    priority=Priority.CONTROL,
+                    sender=sender,
+                    reply_to=reply_topic,
+                    correlation_id=correlation_id,
+                )
+                if reached == 0:
+                    raise NoResponder(f"no module serves {topic!r}")
+                reply = await inbox.get()
+        except TimeoutError:
+            raise RequestTimeout(f"no reply on {topic!r} within {timeout:g} s") from None
         finally:
             self.unsubscribe(inbox)
         if reply.headers.get("status") == "error":

@@ -10,9 +10,9 @@ the :class:`DecodeOutcome` values below; it never raises, whatever the frame hol
 * ``decode-failed``: anything else cantools rejects, e.g. a multiplexer value the DBC lacks.
 
 Values are physical (scaled); choice (``VAL_``) signals carry their number, not the label.
-Messages of plain integer signals, the vast majority, use a decoder compiled here from the
-DBC (two ``int.from_bytes``, then a shift, mask, sign fix and scale per signal), about twice
-as fast as cantools; multiplexed messages and float signals use cantools itself. The tests
+Messages of plain integer signals, the vast majority, use a decoder generated here from the
+DBC (``int.from_bytes``, then a shift, mask, sign fix and scale per signal), two to three
+times as fast as cantools; multiplexed messages and float signals use cantools itself. The tests
 check both against cantools on random data.
 """
 
@@ -68,45 +68,47 @@ def compile_decoder(message: DbcMessage, names: Mapping[str, str]) -> SignalDeco
     """A fast decoder for ``message`` (data of exactly its length), or None when not eligible.
 
     Eligible: not multiplexed, integer signals only, each inside the message. ``names`` maps
-    signal names to the names to publish them under (default: the signal name).
+    signal names to the names to publish them under (default: the signal name). The decoder
+    is generated Python source: two ``int.from_bytes`` and one shift-mask-scale expression per
+    signal, the same arithmetic cantools does, without its per-signal calls.
     """
     length = message.length
     if message.is_multiplexed() or not message.signals:
         return None
-    specs: list[tuple[str, bool, int, int, int, Any, Any]] = []
-    for signal in message.signals:
+    lines: list[str] = []
+    items: list[str] = []
+    uses = {"little": False, "big": False}
+    for index, signal in enumerate(message.signals):
         if signal.is_float or signal.length <= 0:
             return None
         if signal.byte_order == "little_endian":
-            big_endian, shift = False, signal.start
+            source, shift = "little", signal.start
             if shift + signal.length > length * 8:
                 return None
-        else:
+        else:  # Motorola: the start bit is the most significant bit, in sawtooth numbering
             most = (signal.start // 8) * 8 + (7 - signal.start % 8)
-            least = most + signal.length - 1
-            big_endian, shift = True, length * 8 - 1 - least
+            source, shift = "big", length * 8 - 1 - (most + signal.length - 1)
             if shift < 0:
                 return None
-        mask = (1 << signal.length) - 1
-        sign = 1 << (signal.length - 1) if signal.is_signed else 0
+        uses[source] = True
+        raw = f"r{index}"
+        lines.append(f"    {raw} = ({source} >> {shift}) & {(1 << signal.length) - 1}")
+        if signal.is_signed:
+            sign = 1 << (signal.length - 1)
+            lines.append(f"    if {raw} & {sign}:\n        {raw} -= {sign << 1}")
         scale, offset = _scaling(signal)
-        specs.append(
-            (names.get(signal.name, signal.name), big_endian, shift, mask, sign, scale, offset)
-        )
-    from_bytes = int.from_bytes
-    frozen = tuple(specs)
-
-    def decode(data: bytes | bytearray) -> dict[str, SignalValue]:
-        little = from_bytes(data, "little")
-        big = from_bytes(data, "big")
-        out: dict[str, SignalValue] = {}
-        for name, big_endian, shift, mask, sign, scale, offset in frozen:
-            raw = ((big if big_endian else little) >> shift) & mask
-            if raw & sign:
-                raw -= sign << 1
-            out[name] = raw if scale is None else raw * scale + offset
-        return out
-
+        value = raw if scale is None else f"{raw} * {scale!r} + {offset!r}"
+        items.append(f"{names.get(signal.name, signal.name)!r}: {value}")
+    head = [f"    {source} = from_bytes(data, {source!r})" for source in uses if uses[source]]
+    text = "\n".join(
+        ["def decode(data, from_bytes=int.from_bytes):", *head, *lines,
+         "    return {" + ", ".join(items) + "}"]
+    )
+    namespace: dict[str, Any] = {}
+    # Only integers, floats (repr round-trips them exactly) and repr() of names are
+    # interpolated, so the generated text is plain arithmetic on ``data``.
+    exec(compile(text, f"<dbc message {message.name}>", "exec"), namespace)  # noqa: S102
+    decode: SignalDecoder = namespace["decode"]
     return decode
 
 

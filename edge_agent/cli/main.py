@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from edge_agent.bench.registry import BENCHMARKS
 from edge_agent.cli import commands
+from edge_agent.cli.can_commands import register as register_can
 from edge_agent.cli.exit_codes import Exit, UserError
 from edge_agent.cli.ota import register as register_ota
 from edge_agent.version import __version__
@@ -17,6 +18,7 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 # Each entry adds one group of sub-commands (e.g. ``dbc``, ``replay``, ``ota``) to the parser.
 COMMAND_GROUPS: list[Registrar] = []
 COMMAND_GROUPS.append(register_ota)
+COMMAND_GROUPS.append(register_can)
 
 
 def build_parser() -> argparse.ArgumentParser:

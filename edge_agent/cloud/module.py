@@ -100,6 +100,12 @@ class CloudLinkModule(Module[CloudLinkConfig]):
         self._link_task = context.spawn(self.link.run(), "link")
         context.spawn(self._refresh_health(), "health")
 
+    @property
+    def spool(self) -> AsyncSpool:
+        """The spool this link publishes from (shared by the agent, or its own)."""
+        assert self._spool is not None
+        return self._spool
+
     def link_summary(self) -> dict[str, Any]:
         """The link as reported to the cloud and in ``get_status``."""
         return {

@@ -67,7 +67,8 @@ def read_member(archive: Path, name: str, max_bytes: int = MANIFEST_MAX_BYTES) -
     try:
         with tarfile.open(archive, "r:*") as tar:
             for member in tar:
-                if _check_member(member) == PurePosixPath(name) and member.isfile():
+                # Only the name is compared here; ``scan`` judges every member before install.
+                if PurePosixPath(member.name) == PurePosixPath(name) and member.isfile():
                     if member.size > max_bytes:
                         raise OtaError(Code.BAD_BUNDLE, f"{name} is larger than {max_bytes} bytes")
                     handle = tar.extractfile(member)

@@ -2,7 +2,7 @@
 
 Fed with the supervisor's health snapshots (bus topic ``agent/health``), it checks that the
 required modules run, that CAN frames keep arriving (a counter in a module's health details
-grows), that the fast path's p99 latency is within budget, and that the spool directory is
+rose within ``frames_stall_s``), that the fast path's p99 latency is within budget, and that the spool directory is
 writable. All checks must hold continuously for ``stable_for_s`` to pass.
 """
 
@@ -22,6 +22,7 @@ class GateCriteria:
     required_modules: tuple[str, ...] | None = None  # None: every module in the snapshot
     frames_module: str | None = None
     frames_detail: str = "frames"
+    frames_stall_s: float = 3.0  # no new frame for this long: not flowing
     latency_module: str | None = None
     latency_detail: str = "latency_ms.p99_ms"
     p99_budget_ms: float = 10.0
@@ -64,12 +65,13 @@ class HealthGate:
 
     criteria: GateCriteria
     own_module: str = ""
-    first_frames: float | None = None
+    last_frames: float | None = None
+    frames_rose_at: float | None = None
     healthy_since: float | None = None
     last_problems: list[str] = field(default_factory=list)
 
-    def problems(self, snapshot: dict[str, Any], spool_problem: str = "") -> list[str]:
-        """What is wrong in ``snapshot`` right now (empty: all checks hold)."""
+    def problems(self, snapshot: dict[str, Any], now: float, spool_problem: str = "") -> list[str]:
+        """What is wrong in ``snapshot`` at monotonic ``now`` (empty: all checks hold)."""
         found: list[str] = []
         modules: dict[str, Any] = snapshot.get("modules", {})
         required = self.criteria.required_modules
@@ -85,11 +87,8 @@ class HealthGate:
             frames = detail(details, self.criteria.frames_detail)
             if frames is None:
                 found.append(f"no CAN frame counter from {self.criteria.frames_module}")
-            elif self.first_frames is None or frames < self.first_frames:
-                self.first_frames = frames
-                found.append("waiting for CAN frames to flow")
-            elif frames <= self.first_frames:
-                found.append(f"CAN frames not flowing ({self.criteria.frames_module})")
+            else:
+                found.extend(self._frames_problem(frames, now))
         if self.criteria.latency_module is not None:
             details = modules.get(self.criteria.latency_module, {}).get("details", {})
             p99 = detail(details, self.criteria.latency_detail)
@@ -104,9 +103,19 @@ class HealthGate:
             found.append(spool_problem)
         return found
 
+    def _frames_problem(self, frames: float, now: float) -> list[str]:
+        previous, self.last_frames = self.last_frames, frames
+        if previous is not None and frames > previous:
+            self.frames_rose_at = now
+        if self.frames_rose_at is None:
+            return ["waiting for CAN frames to flow"]
+        if now - self.frames_rose_at > self.criteria.frames_stall_s:
+            return [f"CAN frames not flowing ({self.criteria.frames_module})"]
+        return []
+
     def observe(self, snapshot: dict[str, Any], now: float, spool_problem: str = "") -> bool:
         """Feed one snapshot taken at monotonic ``now``; True once healthy for long enough."""
-        self.last_problems = self.problems(snapshot, spool_problem)
+        self.last_problems = self.problems(snapshot, now, spool_problem)
         if self.last_problems:
             self.healthy_since = None
             return False

@@ -9,6 +9,7 @@ after that commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 import time
@@ -61,7 +62,7 @@ class AsyncSpool:
         max_group: int = 256,
     ) -> None:
         self.path = Path(path)
-        self._make_spool = lambda: Spool(
+        self._make_spool: Callable[[], Spool] = lambda: Spool(
             self.path, policy, now=now, monotonic=monotonic, degrade=degrade
         )
         self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
@@ -112,10 +113,8 @@ class AsyncSpool:
                 future.set_result(result)
 
         assert self._loop is not None
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             self._loop.call_soon_threadsafe(settle)
-        except RuntimeError:
-            pass  # the loop is closed: nobody is waiting any more
 
     def _serve(self, opened: asyncio.Future[None]) -> None:
         try:

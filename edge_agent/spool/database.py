@@ -10,6 +10,13 @@ from edge_agent.spool.model import SpoolLocked
 
 SCHEMA_VERSION = 1
 RECORD_COLUMNS = "id, stream, priority, message_id, created, decimation, size, crc, payload"
+# A constant, no outside input: hence the S608 waiver.
+_SELECT = f"SELECT {RECORD_COLUMNS} FROM records"  # noqa: S608
+SELECT_RECORD = _SELECT + " WHERE id = ?"
+SELECT_RECORDS_AFTER = _SELECT + " WHERE id > ? ORDER BY id LIMIT ?"
+SELECT_PRIORITY_AFTER = _SELECT + " WHERE priority = ? AND id > ? ORDER BY id LIMIT ?"
+_PLACEHOLDERS = ", ".join("?" * len(RECORD_COLUMNS.split(",")))
+INSERT_RECORD = f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({_PLACEHOLDERS})"  # noqa: S608
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

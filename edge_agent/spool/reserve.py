@@ -56,3 +56,39 @@ class DiskReserve:
             return False
         self.path.unlink(missing_ok=True)
         return True
+
+
+class DiskGuard:
+    """The spool's disk-full state: a shrunk cap while the disk is full, and the reserve.
+
+    On the first SQLITE_FULL the spool's effective cap drops a little below what it held, so
+    appends make room by degrading lower priorities (freeing pages inside the file). The
+    state ends, and the reserve is taken back, once the file system has room for twice the
+    reserve again.
+    """
+
+    def __init__(self, reserve: DiskReserve, record_overhead: int) -> None:
+        self.reserve = reserve
+        self.full = False
+        self.cap: int | None = None
+        self._record_overhead = record_overhead
+
+    def filled_up(self, held_bytes: int) -> bool:
+        """Enter the disk-full state; True if it is new."""
+        if self.full:
+            return False
+        self.full = True
+        self.cap = held_bytes - max(held_bytes // 10, self._record_overhead)
+        return True
+
+    def check(self) -> bool:
+        """Leave the disk-full state if space has returned; True if it just did."""
+        if not self.full and self.reserve.present:
+            return False
+        if self.reserve.free_bytes() < 2 * self.reserve.size + 64 * 1024:
+            return False
+        was_full = self.full
+        self.full = False
+        self.cap = None
+        self.reserve.ensure()
+        return was_full

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_agent.spool.database import RECORD_COLUMNS, connect, record_crc
+from edge_agent.spool.database import (
+    INSERT_RECORD,
+    SELECT_RECORD,
+    SELECT_RECORDS_AFTER,
+    connect,
+    record_crc,
+)
 
 PROBE_WINDOW = 4096
 _log = logging.getLogger(__name__)
@@ -82,11 +88,7 @@ def salvage(path: Path, reason: str, now: float, autocheckpoint_pages: int) -> S
                 rows = _Rows(source)
                 for row in rows:
                     if _intact(row):
-                        target.execute(
-                            f"INSERT INTO records ({RECORD_COLUMNS}) VALUES "
-                            "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            row,
-                        )
+                        target.execute(INSERT_RECORD, row)
                         recovered += 1
                     else:
                         _quarantine_row(target, row, "checksum mismatch (salvage)", now)
@@ -183,10 +185,7 @@ class _Rows:
         last = 0
         while highest is None or last < highest:
             try:
-                rows = self._source.execute(
-                    f"SELECT {RECORD_COLUMNS} FROM records WHERE id > ? ORDER BY id LIMIT 256",
-                    (last,),
-                ).fetchall()
+                rows = self._source.execute(SELECT_RECORDS_AFTER, (last, 256)).fetchall()
             except sqlite3.DatabaseError:
                 rows = None
             if rows:
@@ -199,9 +198,7 @@ class _Rows:
             found = False
             for candidate in range(last + 1, stop + 1):
                 try:
-                    row = self._source.execute(
-                        f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ?", (candidate,)
-                    ).fetchone()
+                    row = self._source.execute(SELECT_RECORD, (candidate,)).fetchone()
                 except sqlite3.DatabaseError:
                     self.unreadable += 1
                     continue

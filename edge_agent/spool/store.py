@@ -6,6 +6,7 @@ worker thread; tests and tools may use it directly). Guarantees are in docs/spoo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import sqlite3
@@ -18,12 +19,13 @@ import structlog
 
 from edge_agent.spool.database import (
     DURABILITY,
-    RECORD_COLUMNS,
+    SELECT_PRIORITY_AFTER,
     connect,
     health_problem,
     record_crc,
 )
 from edge_agent.spool.eviction import Degrade, Evictor, Ledger
+from edge_agent.spool.leases import Leases
 from edge_agent.spool.model import (
     AppendRequest,
     AppendResult,
@@ -34,7 +36,7 @@ from edge_agent.spool.model import (
     SpoolRecord,
     SpoolStats,
 )
-from edge_agent.spool.reserve import DiskReserve
+from edge_agent.spool.reserve import DiskGuard, DiskReserve
 from edge_agent.spool.salvage import SalvageReport, finish_interrupted_salvage, salvage
 
 DEGRADED_HOLD_S = 60.0
@@ -75,19 +77,17 @@ class Spool:
         self._now = now
         self._monotonic = monotonic
         self.salvage_reports: list[SalvageReport] = []
-        self._leased: dict[int, tuple[SpoolPriority, float]] = {}
-        self._lease_cursor: dict[SpoolPriority, int] = dict.fromkeys(SpoolPriority, 0)
+        self._leases = Leases()
         self._ledger = Ledger()
         self._next_expiry = float("-inf")
-        self._disk_full = False
-        self._disk_cap: int | None = None
         self._degraded_at = float("-inf")
         self._db = self._open()
-        self._evictor = Evictor(self._db, self.policy, lambda: self._ledger, self._leased, degrade)
-        self._reserve = DiskReserve(
+        self._evictor = Evictor(self._db, self.policy, lambda: self._ledger, self._leases, degrade)
+        reserve = DiskReserve(
             self.path.with_name(self.path.name + ".reserve"), self.policy.reserve_bytes
         )
-        self._reserve.ensure()
+        reserve.ensure()
+        self._disk = DiskGuard(reserve, self.policy.record_overhead)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -175,7 +175,12 @@ class Spool:
         try:
             return self._write(ready)
         except _DiskFull:
-            self._enter_disk_full()
+            if self._disk.filled_up(self._ledger.total_bytes):
+                _log.warning(
+                    "spool disk full: lower priorities degrade or are refused, "
+                    "events use the reserve",
+                    path=str(self.path),
+                )
         try:
             return self._write(ready)  # once more, with the cap shrunk to what is held
         except _DiskFull:
@@ -187,7 +192,7 @@ class Spool:
         }
         events = [(i, r) for i, r in enumerate(ready) if r.priority is SpoolPriority.EVENTS]
         if events:
-            self._reserve.release()
+            self._disk.reserve.release()
             try:
                 stored = self._write([request for _, request in events])
             except _DiskFull:
@@ -204,9 +209,9 @@ class Spool:
         return AppendResult(request.message_id, None, reason)
 
     def _cap(self) -> int:
-        if self._disk_cap is None:
+        if self._disk.cap is None:
             return self.policy.max_bytes
-        return min(self.policy.max_bytes, self._disk_cap)
+        return min(self.policy.max_bytes, self._disk.cap)
 
     def _write(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         def insert() -> list[AppendResult]:
@@ -252,44 +257,21 @@ class Spool:
                 self._next_expiry = self._now() + self.policy.expiry_interval
             results = work()
             self._db.execute("COMMIT")
-        except sqlite3.Error as error:
+        except BaseException as error:  # whatever broke, the transaction must not stay open
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             self._ledger = before
             self._evictor.forget_progress()
-            if _is_disk_full(error):
+            if isinstance(error, sqlite3.Error) and _is_disk_full(error):
                 raise _DiskFull from error
             raise
         if self._evictor.degraded_recently:
             self._degraded_at = self._monotonic()
         return results
 
-    # -- disk full -------------------------------------------------------------------------
-
-    def _enter_disk_full(self) -> None:
-        if self._disk_full:
-            return
-        _log.warning(
-            "spool disk full: lower priorities degrade or are refused, events use the reserve",
-            path=str(self.path),
-        )
-        self._disk_full = True
-        # Stay a little below what the file held when the disk filled up: appends then make
-        # room by degrading lower priorities, which frees pages inside the file.
-        held = self._ledger.total_bytes
-        self._disk_cap = held - max(held // 10, self.policy.record_overhead)
-
     def _check_disk(self) -> None:
-        """Leave the disk-full state, and take the reserve back, once space has returned."""
-        if not self._disk_full and self._reserve.present:
-            return
-        if self._reserve.free_bytes() < 2 * self.policy.reserve_bytes + 64 * 1024:
-            return
-        if self._disk_full:
+        if self._disk.check():
             _log.info("spool disk space back", path=str(self.path))
-        self._disk_full = False
-        self._disk_cap = None
-        self._reserve.ensure()
 
     # -- handing out -----------------------------------------------------------------------
 
@@ -310,31 +292,29 @@ class Spool:
         db = self._connection()
         self._release_stale_leases()
         if self._now() >= self._next_expiry:
-            self._transaction(lambda: [])
+            self._transaction(list)
         records: list[SpoolRecord] = []
         payload_bytes = 0
         for priority in sorted(set(priorities or SpoolPriority)):
             while len(records) < limit:
                 rows = db.execute(
-                    f"SELECT {RECORD_COLUMNS} FROM records WHERE priority = ? AND id > ? "
-                    "ORDER BY id LIMIT ?",
-                    (int(priority), self._lease_cursor[priority], limit - len(records) + 16),
+                    SELECT_PRIORITY_AFTER,
+                    (int(priority), self._leases.cursor[priority], limit - len(records) + 16),
                 ).fetchall()
                 if not rows:
                     break
                 for row in rows:
                     record_id, stream, _, message_id, created, decimation, size, crc, payload = row
-                    if record_id in self._leased:
-                        self._lease_cursor[priority] = record_id
+                    if record_id in self._leases:
+                        self._leases.cursor[priority] = record_id
                         continue
                     if crc != record_crc(stream, int(priority), message_id, payload):
                         self._quarantine(record_id, priority, size, "checksum mismatch")
-                        self._lease_cursor[priority] = record_id
+                        self._leases.cursor[priority] = record_id
                         continue
                     if max_bytes is not None and records and payload_bytes + size > max_bytes:
                         return records
-                    self._lease_cursor[priority] = record_id
-                    self._leased[record_id] = (priority, self._monotonic())
+                    self._leases.take(record_id, priority, self._monotonic())
                     payload_bytes += size
                     records.append(
                         SpoolRecord(
@@ -378,10 +358,12 @@ class Spool:
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
+                # Only "?" placeholders are interpolated (S608 waived).
                 rows = db.execute(
-                    f"SELECT id, priority, size FROM records WHERE id IN ({marks})", chunk
+                    f"SELECT id, priority, size FROM records WHERE id IN ({marks})",  # noqa: S608
+                    chunk,
                 ).fetchall()
-                db.execute(f"DELETE FROM records WHERE id IN ({marks})", chunk)
+                db.execute(f"DELETE FROM records WHERE id IN ({marks})", chunk)  # noqa: S608
                 for _, priority, size in rows:
                     figures = self._ledger[SpoolPriority(priority)]
                     figures.records -= 1
@@ -393,36 +375,30 @@ class Spool:
         try:
             self._transaction(delete)
         except _DiskFull:
-            self._reserve.release()
+            self._disk.reserve.release()
             try:
                 self._transaction(delete)
             except _DiskFull:
                 raise SpoolDiskFull(f"spool {self.path}: disk full, cannot record acks") from None
-        for record_id in wanted:
-            self._leased.pop(record_id, None)
+        self._leases.forget(wanted)
         return sum(f.acked for f in self._ledger.by_priority.values()) - acked_before
 
     def release(self, record_ids: Iterable[int]) -> None:
         """Hand leased records back (publish failed): they go out again before newer ones."""
-        for record_id in record_ids:
-            lease = self._leased.pop(record_id, None)
-            if lease is not None:
-                priority = lease[0]
-                self._lease_cursor[priority] = min(self._lease_cursor[priority], record_id - 1)
+        self._leases.release(record_ids)
 
     def release_all(self) -> None:
         """Hand back every lease (the link went down)."""
-        self.release(list(self._leased))
+        self._leases.release(self._leases)
 
     def _release_stale_leases(self) -> None:
-        deadline = self._monotonic() - self.policy.lease_timeout
-        self.release([rid for rid, (_, since) in self._leased.items() if since < deadline])
+        self._leases.release(self._leases.stale(self._monotonic() - self.policy.lease_timeout))
 
     def expire(self) -> None:
         """Apply TTLs now (appends and leases also do, at most once per expiry interval)."""
         self._connection()
         self._next_expiry = float("-inf")
-        self._transaction(lambda: [])
+        self._transaction(list)
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -431,20 +407,18 @@ class Spool:
         self._check_disk()
         file_bytes = 0
         for suffix in ("", "-wal"):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 file_bytes += os.stat(self.path.with_name(self.path.name + suffix)).st_size
-            except FileNotFoundError:
-                pass
         total = self._ledger.total_bytes
         return SpoolStats(
             max_bytes=self.policy.max_bytes,
             bytes=total,
             records=self._ledger.total_records,
-            leased=len(self._leased),
+            leased=len(self._leases),
             file_bytes=file_bytes,
-            disk_full=self._disk_full,
-            reserve_present=self._reserve.present,
-            degraded=self._disk_full
+            disk_full=self._disk.full,
+            reserve_present=self._disk.reserve.present,
+            degraded=self._disk.full
             or total > self.policy.max_bytes
             or self._monotonic() - self._degraded_at < DEGRADED_HOLD_S,
             events_over_cap_bytes=max(0, total - self.policy.max_bytes),

@@ -230,9 +230,8 @@ class ModuleRunner:
         cut_off = False
         try:
             try:
-                async with asyncio.timeout(self.settings.start_timeout_s):
-                    await module.setup()
-                    await module.start()
+                if not await self._start_unless_stopped(module):
+                    return "completed", "stopped while starting", False
             except TimeoutError:
                 return (
                     "failed",
@@ -278,6 +277,28 @@ class ModuleRunner:
                 self._cut_off(run_task)
             else:
                 await self._teardown(module)
+
+    async def _start_unless_stopped(self, module: Module[Any]) -> bool:
+        """Run setup and start within the start limit; False if a stop came first."""
+
+        async def setup_and_start() -> None:
+            async with asyncio.timeout(self.settings.start_timeout_s):
+                await module.setup()
+                await module.start()
+
+        starting = asyncio.get_running_loop().create_task(
+            setup_and_start(), name=f"{self.name}.start"
+        )
+        stop_wait = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            await asyncio.wait([starting, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop_wait.cancel()
+        if not starting.done():
+            await _wait_bounded([starting], CANCEL_GRACE_S)
+            return False
+        starting.result()  # re-raise what setup or start raised
+        return True
 
     def _watch_spawned(self, task_failed: asyncio.Future[str]) -> None:
         assert self.context is not None

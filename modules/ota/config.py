@@ -38,6 +38,7 @@ class GateConfig(BaseModel):
     )
     frames_module: str | None = Field(default=None, description="e.g. can-reader")
     frames_detail: str = "frames"
+    frames_stall_s: float = Field(default=3.0, gt=0, description="No new frame this long: fail.")
     latency_module: str | None = Field(default=None, description="e.g. fast-path")
     latency_detail: str = "latency_ms.p99_ms"
     p99_budget_ms: float = Field(default=10.0, gt=0)

@@ -105,6 +105,7 @@ class Recovery:
                 required_modules=required,
                 frames_module=config.frames_module,
                 frames_detail=config.frames_detail,
+                frames_stall_s=config.frames_stall_s,
                 latency_module=config.latency_module,
                 latency_detail=config.latency_detail,
                 p99_budget_ms=config.p99_budget_ms,

@@ -71,7 +71,7 @@ def test_version_failing_the_health_gate_is_rolled_back(scene: Scene) -> None:
         "rolled-back",
     )
     assert "health gate not passed" in record["reason"]
-    assert any(s["phase"] == "rolled-back" for s in scene.statuses(job))
+    wait_for(lambda: any(s["phase"] == "rolled-back" for s in scene.statuses(job)))
 
 
 def test_job_while_driving_waits_then_activates_when_parked(scene: Scene) -> None:
@@ -84,8 +84,12 @@ def test_job_while_driving_waits_then_activates_when_parked(scene: Scene) -> Non
     wait_for(lambda: scene.state().get("waiting", "").startswith("waiting: vehicle moving"))
     assert scene.state()["waiting"] == "waiting: vehicle moving (speed 42.0 km/h)"
     assert waiting["phase"] == "installed"
-    assert any(
-        s.get("waiting") == "waiting: vehicle moving (speed 42.0 km/h)" for s in scene.statuses(job)
+    wait_for(
+        lambda: any(
+            s.get("waiting") == "waiting: vehicle moving (speed 42.0 km/h)"
+            for s in scene.statuses(job)
+        ),
+        what="the waiting status on ota/status",
     )
     assert (scene.state_dir / "ota" / "current").readlink() == Path("slots/a")
     assert scene.ota_health()["running_version"] == "1.0.0"

@@ -74,13 +74,31 @@ async def test_sqlite_work_never_runs_on_the_event_loop_thread(tmp_path: Path) -
 
 async def test_the_request_queue_is_bounded(tmp_path: Path) -> None:
     spool = await AsyncSpool.open(tmp_path / "spool.db", queue_size=4)
+    gate = threading.Event()
+    in_worker = threading.Event()
+    original = Spool.append_many
+
+    def held(self: Spool, requests: list[AppendRequest]) -> object:
+        in_worker.set()
+        gate.wait(10)
+        return original(self, requests)
+
     try:
-        tasks = [asyncio.create_task(spool.append("s", b"x")) for _ in range(50)]
-        await asyncio.sleep(0)  # let every producer reach the queue
-        assert spool._slots._value >= 0  # noqa: SLF001 - at most 4 requests in flight
-        results = await asyncio.gather(*tasks)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Spool, "append_many", held)
+            tasks = [asyncio.create_task(spool.append("s", b"x")) for _ in range(50)]
+            deadline = asyncio.get_running_loop().time() + 10
+            while not (in_worker.is_set() and spool._slots.locked()):
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0)
+            # Four requests hold the four slots; the other 46 producers wait for room.
+            assert spool._queue.qsize() <= 4
+            assert not any(task.done() for task in tasks)
+            gate.set()
+            results = await asyncio.gather(*tasks)
         assert all(result.stored for result in results)
     finally:
+        gate.set()
         await spool.close()
 
 

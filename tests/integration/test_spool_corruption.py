@@ -12,7 +12,9 @@ from edge_agent.spool import AppendRequest, Spool, SpoolPriority
 def fill(path: Path, count: int, size: int = 1000) -> list[bytes]:
     payloads = [f"RECORD-{i:05d}-".encode() + bytes([65 + i % 26]) * size for i in range(count)]
     with Spool(path) as spool:
-        requests = [AppendRequest("chassis", payload, SpoolPriority.TELEMETRY_LOW) for payload in payloads]
+        requests = [
+            AppendRequest("chassis", payload, SpoolPriority.TELEMETRY_LOW) for payload in payloads
+        ]
         for start in range(0, count, 7):  # several transactions, several pages each
             assert all(r.stored for r in spool.append_many(requests[start : start + 7]))
     assert not Path(f"{path}-wal").exists()  # closed cleanly: everything is in the main file
@@ -78,7 +80,8 @@ def test_a_damaged_btree_page_is_salvaged_around(tmp_path: Path) -> None:
         (report,) = spool.salvage_reports
         assert "quick_check" in report.reason or "malformed" in report.reason
         delivered = [r.payload for r in spool.lease(1000)]
-        assert payloads[0] in delivered and payloads[-1] in delivered
+        assert payloads[0] in delivered
+        assert payloads[-1] in delivered
         assert 250 <= len(delivered) < 300
         positions = [payloads.index(p) for p in delivered]
         assert positions == sorted(positions)

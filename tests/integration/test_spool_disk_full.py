@@ -44,8 +44,9 @@ def fill_disk(directory: Path, leave: int) -> Path:
 
 
 def test_full_disk_degrades_low_priority_keeps_events_and_recovers(small_disk: Path) -> None:
-    policy = SpoolPolicy(max_bytes=64 * 1024 * KIB, reserve_bytes=192 * KIB,
-                         wal_autocheckpoint_pages=32)
+    policy = SpoolPolicy(
+        max_bytes=64 * 1024 * KIB, reserve_bytes=192 * KIB, wal_autocheckpoint_pages=32
+    )
     with Spool(small_disk / "spool.db", policy) as spool:
         assert spool.stats().reserve_present
         filler = fill_disk(small_disk, leave=256 * KIB)
@@ -59,8 +60,10 @@ def test_full_disk_degrades_low_priority_keeps_events_and_recovers(small_disk: P
         assert low.refused == len(refused)
         assert refused or low.dropped + low.downsampled > 0  # soft: degraded or refused
         # Events still go in: low telemetry makes room first, then the reserve is given up.
-        events = [spool.append("events", os.urandom(4 * KIB), priority=SpoolPriority.EVENTS)
-                  for _ in range(30)]
+        events = [
+            spool.append("events", os.urandom(4 * KIB), priority=SpoolPriority.EVENTS)
+            for _ in range(30)
+        ]
         assert all(event.stored for event in events)
         assert spool.stats().by_priority["events"].records == 30
         # Space comes back: the spool leaves the disk-full state and takes its reserve again.

@@ -14,8 +14,11 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def load_harness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("spool_kill_loop", FIXTURES / "spool_kill_loop.py")
-    assert spec is not None and spec.loader is not None
+    spec = importlib.util.spec_from_file_location(
+        "spool_kill_loop", FIXTURES / "spool_kill_loop.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)

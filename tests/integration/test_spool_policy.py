@@ -213,6 +213,6 @@ def test_ten_minutes_offline_at_an_accelerated_clock_stay_inside_the_cap(
         assert stats["telemetry_high"].records == 600  # low gave way, high did not
         assert stats["telemetry_low"].downsampled > 0
         assert first_low_drop_saw_downsampling in (None, True)  # downsample before drop
-        low = [r for r in spool.lease(2000, priorities=[LOW])]
+        low = spool.lease(2000, priorities=[LOW])
         assert low[0].decimation >= low[-1].decimation  # oldest degraded most
         assert clock.now() - low[0].created <= 480.0  # TTL held

@@ -27,9 +27,7 @@ BOOT = "5e1f0a4c-0000-4000-8000-000000000001"
 
 def untrusted_batch(wall_at_start: float = 86_400.0) -> tuple[list[Sample], Batch]:
     # A car that booted with its clock at 1970-01-02 and synced later.
-    samples = [
-        Sample("speed", 50.0 + i * 0.1, wall_at_start + i * 0.1, i) for i in range(20)
-    ]
+    samples = [Sample("speed", 50.0 + i * 0.1, wall_at_start + i * 0.1, i) for i in range(20)]
     batch = build_batch(
         samples,
         vehicle_id="V",
@@ -61,7 +59,10 @@ def test_restamp_is_pure_and_idempotent() -> None:
 
 def test_restamp_leaves_trusted_batches_and_other_boots_alone() -> None:
     trusted = build_batch(
-        [Sample("a", 1.0, 1.7e9, 1)], vehicle_id="V", stream="s", sequence=0,
+        [Sample("a", 1.0, 1.7e9, 1)],
+        vehicle_id="V",
+        stream="s",
+        sequence=0,
         clock=ClockQuality.TRUSTED,
     )
     assert restamp(trusted, 5.0) is trusted

@@ -88,8 +88,8 @@ def test_mutated_valid_batches_decode_or_fail_cleanly(
     mutations: list[tuple[int, int, str]],
 ) -> None:
     data = bytearray(VALID)
-    for position, byte, kind in mutations:
-        position %= max(len(data), 1)
+    for offset, byte, kind in mutations:
+        position = offset % max(len(data), 1)
         if kind == "r":
             data[position] = byte
         elif kind == "d":
@@ -106,8 +106,9 @@ msgpack_values = st.recursive(
     | st.floats()
     | st.text(max_size=5)
     | st.binary(max_size=5),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
     max_leaves=20,
 )
 

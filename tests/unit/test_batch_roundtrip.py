@@ -126,9 +126,8 @@ def test_dbc_scaled_floats_travel_as_integers_and_come_back_exact(
     column = msgpack.unpackb(unseal(data))["signals"][0]
     assert column["enc"] == "scaled"
     decoded = decode_batch(data)
-    assert [same_value(a, s.value) for a, s in zip(decoded.signals[0].values, samples)] == [
-        True
-    ] * len(samples)
+    pairs = zip(decoded.signals[0].values, samples, strict=True)
+    assert all(same_value(value, sample.value) for value, sample in pairs)
 
 
 def test_float_encoding_choice_is_the_smallest_exact_one() -> None:
@@ -153,9 +152,7 @@ def test_float_encoding_choice_is_the_smallest_exact_one() -> None:
 
 
 def test_empty_batch_and_empty_columns_round_trip() -> None:
-    empty = build_batch(
-        [], vehicle_id="VIN", stream="s", sequence=0, clock=ClockQuality.UNTRUSTED
-    )
+    empty = build_batch([], vehicle_id="VIN", stream="s", sequence=0, clock=ClockQuality.UNTRUSTED)
     assert decode_batch(encode_batch(empty)).same_as(empty)
     columns = tuple(SignalColumn(f"c{t.value}", t, (), ()) for t in ValueType)
     with_empty = Batch(
@@ -176,7 +173,9 @@ def test_message_id_is_kept_and_fresh_ids_are_unique() -> None:
     sample = [Sample("a", 1.0, 1.7e9, 1)]
     kwargs = {"vehicle_id": "V", "stream": "s", "sequence": 3, "clock": ClockQuality.TRUSTED}
     given_id = bytes(range(16))
-    assert decode_batch(encode_samples(sample, message_id=given_id, **kwargs)).message_id == given_id  # type: ignore[arg-type]
+    assert (
+        decode_batch(encode_samples(sample, message_id=given_id, **kwargs)).message_id == given_id
+    )  # type: ignore[arg-type]
     ids = {build_batch(sample, **kwargs).message_id for _ in range(100)}  # type: ignore[arg-type]
     assert len(ids) == 100
 
