@@ -39,7 +39,11 @@ from edge_agent.batch.model import (
     ValueType,
 )
 
-MAX_ARRAY_LEN = 1 << 20  # samples per column, and columns per batch
+# Decoding costs time and memory per sample and per column, not per byte (a few hundred
+# bytes of zstd can expand to megabytes of small integers): these bound both.
+MAX_ARRAY_LEN = 1 << 20  # elements of any array
+MAX_SAMPLES = 1 << 20  # samples per batch, all columns together
+MAX_COLUMNS = 1 << 14  # columns per batch
 MAX_MAP_LEN = 64
 MAX_STR_BYTES = 1 << 16
 MAX_ID_CHARS = 256
@@ -156,10 +160,10 @@ def encode_batch(
     integers they came from. Raises ValueError if the batch is too large for one batch.
     """
     _check_envelope(batch)
-    if len(batch.signals) > MAX_ARRAY_LEN or any(
-        len(column) > MAX_ARRAY_LEN for column in batch.signals
-    ):
-        raise ValueError(f"a batch holds at most {MAX_ARRAY_LEN} columns of as many samples")
+    if len(batch.signals) > MAX_COLUMNS or batch.sample_count > MAX_SAMPLES:
+        raise ValueError(
+            f"a batch holds at most {MAX_COLUMNS} columns and {MAX_SAMPLES} samples: cut it"
+        )
     hints = scales or {}
     envelope: dict[str, Any] = {
         "v": batch.version,
@@ -255,6 +259,11 @@ def _to_batch(envelope: object) -> Batch:
     if len(message_id) != MESSAGE_ID_BYTES:
         raise MalformedBatch(f"envelope.id: {len(message_id)} bytes, must be 16")
     raw_signals = _get(envelope, "signals", list)
+    if len(raw_signals) > MAX_COLUMNS:
+        raise MalformedBatch(f"envelope.signals: {len(raw_signals)} columns, limit {MAX_COLUMNS}")
+    declared = sum(len(c["t"]) for c in raw_signals if type(c) is dict and type(c.get("t")) is list)
+    if declared > MAX_SAMPLES:
+        raise MalformedBatch(f"envelope.signals: {declared} samples, limit {MAX_SAMPLES}")
     return Batch(
         vehicle_id=_text(envelope, "vehicle", required=True),
         stream=_text(envelope, "stream", required=True),

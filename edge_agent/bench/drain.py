@@ -78,11 +78,11 @@ async def _produce(spool: AsyncSpool, windows: list[dict[str, bytes]]) -> None:
         index += 1
 
 
-async def _until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+async def _until(condition: Any, limit_s: float, what: str) -> None:
+    deadline = time.monotonic() + limit_s
     while not condition():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"bench drain: {what} not reached within {timeout} s")
+            raise TimeoutError(f"bench drain: {what} not reached within {limit_s} s")
         await asyncio.sleep(0.005)
 
 
@@ -107,9 +107,9 @@ async def measure(offline_s: float, window: int, directory: Path) -> dict[str, A
                          tls=BrokerTls(ca.cert_file, server.cert_file, server.key_file))
     config = validate_config({
         "agent": {"vehicle_id": VEHICLE, "state_dir": str(directory / "agent")},
+        "spool": {"path": str(spool_path)},
         "modules": {"cloud-link": {"config": {
             "host": "127.0.0.1", "port": broker.port, "inflight_window": window,
-            "spool_path": str(spool_path),
             "tls": {"ca_file": str(ca.cert_file), "cert_file": str(client.cert_file),
                     "key_file": str(client.key_file)},
         }}},

@@ -32,6 +32,7 @@ from edge_agent.can.dbc_text import Assembly, Statement, split_statements
 
 DATABASE = "(database)"
 _SKELETON = ("VERSION", "NS_", "BS_", "BU_")
+_EMPTY_VERSION = Statement("VERSION", 'VERSION ""', 0)
 
 
 class DbcError(Exception):
@@ -171,6 +172,9 @@ class _SectionLoader:
             elif statement.frame_id is not None:
                 self.annotations.setdefault(statement.frame_id, []).append(statement)
 
+    def _first_reasons(self) -> str:
+        return "; ".join(f"{s.message}: {s.reason}" for s in self.skipped[:3])
+
     def _skip(self, statement: Statement, reason: str, message: str = "") -> None:
         name = message or statement.name or DATABASE
         self.skipped.append(Skipped(name, f"line {statement.line}: {reason}"))
@@ -184,6 +188,8 @@ class _SectionLoader:
 
     def _usable_common(self) -> tuple[list[Statement], Database]:
         """The database-wide statements that load, in file order, and their database."""
+        if not self.common:  # cantools cannot parse an empty text
+            self.common = [_EMPTY_VERSION]
         loaded = self._try(self.common, strict=True)
         if isinstance(loaded, Database):
             return self.common, loaded
@@ -203,6 +209,7 @@ class _SectionLoader:
                 kept.append(statement)
             else:
                 self._skip(statement, f"{statement.describe()} left out: {attempt}")
+        kept = kept or [_EMPTY_VERSION]
         final = self._try(kept, strict=True)
         if not isinstance(final, Database):  # pragma: no cover - each piece loaded
             raise DbcError(f"{self.source}: header statements do not load: {final}")
@@ -211,6 +218,8 @@ class _SectionLoader:
     def load(self) -> DbcLoadResult:
         """Load every message that can be loaded; raise DbcError when none can."""
         if not self.blocks:
+            if self.skipped:
+                raise DbcError(f"{self.source}: no usable message ({self._first_reasons()})")
             raise DbcError(f"{self.source}: no message definitions (BO_) found")
         common, common_db = self._usable_common()
         accepted = [
@@ -224,8 +233,7 @@ class _SectionLoader:
                     self._skip(orphan, f"{orphan.describe()} refers to frame id {frame_id}, "
                                "which no usable BO_ defines")
         if not accepted:
-            reasons = "; ".join(f"{s.message}: {s.reason}" for s in self.skipped[:3])
-            raise DbcError(f"{self.source}: no usable message ({reasons})")
+            raise DbcError(f"{self.source}: no usable message ({self._first_reasons()})")
         database = Database(
             messages=accepted,
             nodes=common_db.nodes,

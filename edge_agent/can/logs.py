@@ -31,6 +31,7 @@ CAN_ERR_MASK = 0x1FFFFFFF
 FD_LENGTHS = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64})
 MAX_EXAMPLES = 5
 SUFFIXES = (".log", ".asc", ".blf")
+BLF_SIGNATURE = b"LOGG"
 
 _LINE = re.compile(
     r"^\((?P<ts>\d+(?:\.\d*)?)\)\s+(?P<channel>\S+)\s+"
@@ -176,12 +177,14 @@ def open_log(path: str | Path, stats: LogStats) -> Iterator[can.Message]:
     if not path.is_file():
         raise LogFormatError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
     try:
-        with path.open("rb"):
-            pass
+        with path.open("rb") as handle:
+            head = handle.read(4)
     except OSError as error:
         raise LogFormatError(f"{path}: cannot read: {error.strerror or error}") from None
     if suffix == ".log":
         return _read_candump(path, stats)
+    if suffix == ".blf" and head != BLF_SIGNATURE:  # python-can's reader leaks its file then
+        raise LogFormatError(f"{path}: not a readable .blf file (no LOGG signature)")
     reader_class = can.ASCReader if suffix == ".asc" else can.BLFReader
     try:
         reader = reader_class(str(path))

@@ -35,6 +35,17 @@ class TlsSetupError(Exception):
     """The TLS files could not be loaded; the message names the file and the reason."""
 
 
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when the handshake fails (paho would leave the socket to the GC)."""
+
+    def do_handshake(self, block: bool = False) -> None:  # noqa: FBT001, FBT002 - ssl's API
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
 def tls_context(settings: TlsSettings) -> ssl.SSLContext:
     """A client context that verifies the broker (CA and host name) and shows our certificate.
 
@@ -55,6 +66,7 @@ def tls_context(settings: TlsSettings) -> ssl.SSLContext:
     )
     context.check_hostname = True
     context.verify_mode = ssl.CERT_REQUIRED
+    context.sslsocket_class = _ClosingSSLSocket
     return context
 
 

@@ -2,8 +2,8 @@
 
 Fed with the supervisor's health snapshots (bus topic ``agent/health``), it checks that the
 required modules run, that CAN frames keep arriving (a counter in a module's health details
-rose within ``frames_stall_s``), that the fast path's p99 latency is within budget, and that the spool directory is
-writable. All checks must hold continuously for ``stable_for_s`` to pass.
+rose within ``frames_stall_s``), that the fast path's p99 latency is within budget, and that
+the spool directory is writable. All checks must hold continuously for ``stable_for_s`` to pass.
 """
 
 from __future__ import annotations

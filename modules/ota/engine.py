@@ -64,6 +64,7 @@ class Engine:
         )
         self._cancel = threading.Event()
         self._last_progress = 0.0
+        self._progress_task: asyncio.Task[None] | None = None
         self.guard_changed = asyncio.Event()
         self._log = structlog.get_logger("edge_agent.modules.ota")
 
@@ -311,8 +312,10 @@ class Engine:
         now = time.monotonic()
         if now - self._last_progress >= PROGRESS_EVERY_S or have == total:
             self._last_progress = now
-            task = asyncio.get_running_loop().create_task(self._publish(self.status()))
-            self._progress_task = task  # keep a reference until the next one
+            # Keep a reference until the next one (a bare task could be collected mid-flight).
+            self._progress_task = asyncio.get_running_loop().create_task(
+                self._publish(self.status())
+            )
 
     async def _verify(self) -> BundleManifest | None:
         bundle = self._bundle_path()

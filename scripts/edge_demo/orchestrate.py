@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import signal
 import sys
@@ -27,7 +28,19 @@ from edge_demo.report import write_report
 from edge_demo.timeline import Timeline
 from edge_demo.view import LiveView
 
-WORK = ROOT / ".demo"
+WORK = Path(os.environ.get("DEMO_DIR") or ROOT / ".demo")
+# What a run leaves in WORK; removed before the next run (and nothing else there is touched).
+OUTPUTS = (
+    "state",
+    "mosquitto",
+    "agent.toml",
+    "agent.log",
+    "vehicle.log",
+    "amqtt.log",
+    "drive.jsonl",
+    "summary.json",
+    "drive.png",
+)
 REFRESH_S = 0.5
 DRAIN_GRACE_S = 15.0
 PYTHON = [sys.executable, "-P"]
@@ -114,7 +127,8 @@ class _Outage:
         self.restored_at = 0.0
         self.drained_after_s: float | None = None
 
-    def step(self, elapsed: float, spool_records: int | None) -> None:
+    def step(self, elapsed: float, spool_records: int | None, link: str) -> None:
+        """Advance the script to ``elapsed`` seconds; ``link`` is the cloud link's state."""
         records = spool_records or 0
         if self.phase == "before" and elapsed >= self.start:
             self.baseline = records
@@ -128,7 +142,9 @@ class _Outage:
                 self.phase = "draining"
                 self.restored_at = elapsed
                 self.timeline.note(f"link restored: backlog of {records} records draining")
-        elif self.phase == "draining" and records <= max(self.baseline, 2):
+        elif self.phase == "draining" and (records > self.baseline or link != "online"):
+            self.peak = max(self.peak, records)
+        elif self.phase == "draining":
             self.phase = "drained"
             self.drained_after_s = round(elapsed - self.restored_at, 1)
             self.timeline.note(f"backlog drained {self.drained_after_s} s after the link came back")
@@ -192,7 +208,7 @@ class Demo:
             )
         for line in [*header, *(f"  note     {note}" for note in self.notes)]:
             print(line, flush=True)
-        self.header = header[:1]
+        self.header = []  # printed once above; the live block redraws below it
         return config
 
     async def start(self, config: dict[str, Any]) -> None:
@@ -250,7 +266,7 @@ class Demo:
             )
             elapsed = tick.wall - timeline.started
             if outage is not None:
-                outage.step(elapsed, tick.spool_records)
+                outage.step(elapsed, tick.spool_records, tick.link)
             view.show(tick, timeline, self.header)
             if agent.returncode is not None:
                 timeline.note(f"the agent exited with status {agent.returncode}")
@@ -281,10 +297,20 @@ class Demo:
         return status
 
 
+def clear_outputs() -> None:
+    """Remove what the previous run left in WORK (and nothing else)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:
+        old = WORK / name
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        else:
+            old.unlink(missing_ok=True)
+
+
 async def run_demo(options: DemoOptions) -> int:
     """The whole demo; returns the exit status (the agent's; 1 or 2 when set-up failed)."""
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
+    await asyncio.to_thread(clear_outputs)
     demo = Demo(options)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -310,7 +336,7 @@ async def run_demo(options: DemoOptions) -> int:
         demo.cloud,
         mode=options.mode,
         outage=None
-        if outage is None
+        if outage is None or outage.phase == "before"
         else (outage.start, outage.end, outage.peak, outage.drained_after_s),
         agent_status=failure if failure is not None else status,
         notes=options.notes,

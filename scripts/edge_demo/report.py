@@ -94,7 +94,9 @@ def _print(summary: dict[str, Any], files: list[Path]) -> None:
         f"max {latency.get('max_ms')} ms"
     )
     outage = summary["link_outage"]
-    if outage:
+    if outage is None:
+        print("  link       no link outage in this run (no cloud link, or the run ended before it)")
+    else:
         drained = outage["drained_after_s"]
         print(
             f"  link       outage {outage['from_s']}-{outage['to_s']} s: spool peaked at "

@@ -14,7 +14,7 @@ from typing import Any
 
 from edge_agent.health import HealthFile, NoAgentRunning
 
-STAGES = {0: "none", 1: "warn", 2: "partial brake", 3: "FULL BRAKE"}
+STAGES = {0: "none", 1: "warning", 2: "partial brake", 3: "FULL BRAKE"}
 
 
 @dataclass
@@ -48,6 +48,7 @@ class Timeline:
     health: dict[str, Any] = field(default_factory=dict)
     _offset: int = 0
     _frames: tuple[float, int] | None = None
+    _fault: str = ""
 
     def note(self, text: str, wall: float | None = None) -> None:
         """Remember a notable moment (shown in the view, the summary and the plot)."""
@@ -78,15 +79,26 @@ class Timeline:
         before = self.samples[-1] if self.samples else None
         if before is None:
             return
-        if line["stage"] != before["stage"] and line["stage"] is not None:
+        stage, previous = line["stage"], before["stage"]
+        if stage is not None and stage != previous and (previous is not None or stage > 0):
             ttc = f", TTC {line['ttc_s']:.1f} s" if line["ttc_s"] is not None else ""
-            label = STAGES.get(line["stage"], str(line["stage"]))
-            self.note(f"fast path: {label} at {line['speed_kmh']:.0f} km/h{ttc}", line["wall"])
+            what = "brake released" if stage == 0 else STAGES.get(stage, str(stage))
+            self.note(f"fast path: {what} at {line['speed_kmh']:.0f} km/h{ttc}", line["wall"])
         if line["radar"] != before["radar"]:
             text = "radar frames back" if line["radar"] else "radar dropout: no radar frames"
             self.note(text, line["wall"])
         if line["collision"] and not before["collision"]:
             self.note("COLLISION", line["wall"])
+
+    def _observe_fault(self, fast_path: dict[str, Any]) -> None:
+        fault = fast_path.get("fault")
+        if not isinstance(fault, str) or fault in (self._fault, "starting"):
+            return
+        if fault:
+            self.note(f"fast path fault: {fault} (no braking on a stale sensor)")
+        elif self._fault:
+            self.note("fast path fault cleared")
+        self._fault = fault
 
     def refresh(self, link: str, cloud_batches: int, cloud_events: int) -> Tick:
         """Read the trace and the health file; record and return a tick."""
@@ -103,6 +115,7 @@ class Timeline:
         fast = modules.get("fast-path", {})
         spool = self.health.get("spool", {}) if modules else {}
         rate, source = self._frame_rate(now, modules)
+        self._observe_fault(fast.get("details", {}))
         tick = Tick(
             wall=now,
             vehicle=self.samples[-1] if self.samples else {},

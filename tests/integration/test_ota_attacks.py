@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.ota_scene import Scene
-from fixtures.ota_world import make_bundle, make_hostile_bundle, wait_for
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata, Snapshot, TargetFile, Targets
 
 from edge_agent.ota.repo import target_path
+from fixtures.ota_scene import Scene
+from fixtures.ota_world import make_bundle, make_hostile_bundle, wait_for
 
 
 @pytest.fixture
@@ -125,7 +125,6 @@ def test_expired_timestamp_freeze(make_scene: Callable[..., Scene]) -> None:
 def test_mismatched_snapshot_mix_and_match(make_scene: Callable[..., Scene]) -> None:
     scene = make_scene()
     old_snapshot = Metadata.from_bytes((scene.repo.metadata_dir / "snapshot.json").read_bytes())
-    version = scene.repo.publish() + 0
     scene.release("2.0.0")
     version = scene.repo.load("snapshot", Snapshot).signed.version
     assert isinstance(old_snapshot.signed, Snapshot)

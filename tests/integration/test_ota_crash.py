@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from fixtures.ota_scene import Scene
 from fixtures.ota_world import wait_for
 
@@ -125,7 +126,9 @@ def test_trial_that_keeps_crashing_is_rolled_back(scene: Scene) -> None:
         scene.wait_running("2.0.0")
         scene.systemd.kill9()
 
-    state = scene.wait_state("rollback", timeout=40, job_id=job, phase="rolled-back", finalised=True)
+    state = scene.wait_state(
+        "rollback", timeout=40, job_id=job, phase="rolled-back", finalised=True
+    )
     assert state["code"] == "boot-loop"
     assert "started 2 times without passing the health gate" in state["reason"]
     scene.wait_running("1.0.0")

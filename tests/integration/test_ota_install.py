@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from fixtures.ota_scene import Scene
 from fixtures.ota_world import RESTART_STATUS, wait_for
 
@@ -42,9 +43,11 @@ def test_happy_path_installs_restarts_into_new_slot_and_commits(scene: Scene) ->
     assert [(r["old_version"], r["new_version"], r["result"]) for r in records] == [
         ("1.0.0", "2.0.0", "committed")
     ]
-    phases = [s["phase"] for s in scene.statuses(job)]
-    for phase in ("downloading", "downloaded", "verified", "installed", "switched", "committed"):
-        assert phase in phases
+    expected = {"downloading", "downloaded", "verified", "installed", "switched", "committed"}
+    wait_for(
+        lambda: expected <= {s["phase"] for s in scene.statuses(job)},
+        what="every phase on ota/status",
+    )
     status = scene.cli_status()
     assert status["active_slot"] == "b"
     assert status["active_version"] == "2.0.0"

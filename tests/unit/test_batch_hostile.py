@@ -294,3 +294,15 @@ def test_header_layout_is_as_documented() -> None:
     assert (magic, version, codec) == (b"EABT", 1, 1)
     assert VALID[10:14] == b"\x28\xb5\x2f\xfd"
     assert len(zstandard.ZstdDecompressor().decompress(VALID[10:])) == size
+
+
+def test_sample_and_column_counts_are_bounded_before_columns_are_decoded() -> None:
+    half = (1 << 19) + 1
+    column = {"name": "x", "type": "int", "enc": "delta", "t": [1] * half, "v": [1] * half}
+    started = time.perf_counter()
+    with pytest.raises(MalformedBatch, match="samples, limit"):
+        decode_batch(sealed({**ENVELOPE, "signals": [column, column]}))
+    tiny = {"name": "x", "type": "int", "enc": "raw", "t": [], "v": []}
+    with pytest.raises(MalformedBatch, match="columns, limit"):
+        decode_batch(sealed({**ENVELOPE, "signals": [tiny] * ((1 << 14) + 1)}))
+    assert time.perf_counter() - started < 2.0

@@ -7,13 +7,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from fixtures.ota_world import make_bundle, make_hostile_bundle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_agent.ota.bundle import read_manifest
 from edge_agent.ota.errors import Code, OtaError
 from edge_agent.ota.extract import extract_payload, scan
+from fixtures.ota_world import make_bundle, make_hostile_bundle
 
 
 def test_payload_lands_in_the_slot_with_the_manifest(tmp_path: Path) -> None:

@@ -1,0 +1,132 @@
+"""The real agent and the simulator as separate processes on a real SocketCAN vcan0.
+
+The agent runs its fast path (in a process of its own, with its own socket) and its CAN
+reader on vcan0; ``edge-agent-sim suite --attach`` drives a scenario on the same interface.
+The fast path must brake for the simulator, and the CAN reader must receive its frames.
+Needs vcan0: ``scripts/test-vcan`` runs it inside a VM with Debian's kernel. Timing inside
+the emulated VM means nothing, so only the function is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_agent.discovery import installed_modules
+from edge_agent.simulator.agent_process import (
+    AgentFailed,
+    CanChannel,
+    agent_config,
+    fast_path_status,
+)
+
+PYTHON = [sys.executable, "-P"]
+VCAN0 = Path("/sys/class/net/vcan0")
+START_TIMEOUT_S = 240.0  # the agent starts two Python processes; emulation is slow
+
+pytestmark = [pytest.mark.socketcan, pytest.mark.slow, pytest.mark.timeout(480)]
+
+
+def can_reader_table() -> str:
+    return "\n".join(
+        [
+            '[modules."can-reader"]',
+            '[[modules."can-reader".config.buses]]',
+            'name = "vehicle"',
+            'interface = "socketcan"',
+            'channel = "vcan0"',
+            'dbc = "package:edge_agent.simulator/data/vehicle.dbc"',
+            "",
+        ]
+    )
+
+
+def health(state_dir: Path) -> dict[str, Any]:
+    try:
+        snapshot: dict[str, Any] = json.loads((state_dir / "health.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return snapshot
+
+
+def wait_for_fast_path(state_dir: Path, agent: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    problem = ""
+    while time.monotonic() < deadline:
+        assert agent.poll() is None, log.read_text()
+        try:
+            fast_path_status(state_dir)
+        except AgentFailed as error:
+            problem = str(error)
+            time.sleep(0.2)
+        else:
+            return
+    pytest.fail(f"the fast path did not start: {problem}\n{log.read_text()}")
+
+
+def test_agent_brakes_for_the_simulator_and_reads_its_frames_on_vcan0(tmp_path: Path) -> None:
+    if not VCAN0.exists():
+        pytest.skip("no vcan0 interface: run scripts/test-vcan (a VM with a vcan kernel)")
+    with_reader = "can-reader" in installed_modules()
+    state_dir = tmp_path / "state"
+    config = tmp_path / "agent.toml"
+    text = agent_config(state_dir, CanChannel("socketcan", "vcan0"))
+    config.write_text(text + ("\n" + can_reader_table() if with_reader else ""))
+    log = tmp_path / "agent.log"
+    with log.open("wb") as sink:
+        agent = subprocess.Popen(
+            [*PYTHON, "-m", "edge_agent", "run", "--config", str(config)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_fast_path(state_dir, agent, log)
+        simulator = subprocess.run(
+            [
+                *PYTHON,
+                "-m",
+                "edge_agent.simulator.cli",
+                "suite",
+                "--attach",
+                "--interface",
+                "socketcan",
+                "--channel",
+                "vcan0",
+                "--state-dir",
+                str(state_dir),
+                "--only",
+                "ccrs-20",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert simulator.returncode == 0, simulator.stderr + log.read_text()
+        result = json.loads(simulator.stdout.splitlines()[0])
+        # The fast path, in its own process, answered the radar frames and braked.
+        assert result["name"] == "ccrs-20"
+        assert result["brake_frames"] > 0, result
+        assert result["latency_samples"] > 0, result
+        assert result["brake_activations"] >= 1, result
+        if with_reader:
+            deadline = time.monotonic() + 30
+            while True:
+                reader = health(state_dir).get("modules", {}).get("can-reader", {})
+                bus = reader.get("details", {}).get("buses", {}).get("vehicle", {})
+                if bus.get("frames", 0) > 1000:
+                    break
+                assert time.monotonic() < deadline, reader
+                time.sleep(0.5)
+            assert bus["state"] == "up", bus
+    finally:
+        agent.terminate()
+        agent.wait(timeout=60)
+    assert agent.returncode == 0, log.read_text()
