@@ -73,7 +73,7 @@ class CloudLink:
     """Keeps one MQTT connection to the broker for vehicle ``vehicle_id`` (see module doc).
 
     ``on_connected`` runs after every (re)connect, once subscriptions are in place (the
-    module republishes the reported state there).
+    module republishes the reported state there); ``on_state`` after every state change.
     """
 
     def __init__(
@@ -85,6 +85,7 @@ class CloudLink:
         clock: Clock,
         uplink: Uplink,
         on_connected: Callable[[], Awaitable[None]] | None = None,
+        on_state: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.vehicle_id = vehicle_id
@@ -92,6 +93,7 @@ class CloudLink:
         self.clock = clock
         self.uplink = uplink
         self.on_connected = on_connected
+        self.on_state = on_state
         self.state = LinkState(since=time.time())
         self.backoff = Backoff(config.reconnect_initial_s, config.reconnect_max_s, jitter=0.5)
         self.received = 0
@@ -108,6 +110,8 @@ class CloudLink:
         for key, value in changes.items():
             setattr(self.state, key, value)
         self.publish_state()
+        if self.on_state is not None:
+            self.on_state()
 
     def publish_state(self, **extra: Any) -> None:
         """Put the current link state on ``cloud/link`` (never waits)."""

@@ -84,6 +84,7 @@ class CloudLinkModule(Module[CloudLinkConfig]):
         self.link = CloudLink(
             config, vehicle_id=context.vehicle_id, bus=context.bus, clock=context.clock,
             uplink=self.uplink, on_connected=lambda: self.reporter.report(fresh=True),
+            on_state=self._link_changed,
         )
         self.commands = CommandService(
             bus=context.bus, outbox=self.outbox, vehicle_id=context.vehicle_id,
@@ -115,6 +116,14 @@ class CloudLinkModule(Module[CloudLinkConfig]):
             **self.budgets.summary(),
         }
 
+    def _link_changed(self) -> None:
+        state = self.link.state
+        self.context.health.set_detail("link", self.link_summary())
+        if state.state == "offline" and state.reason.startswith("TLS setup"):
+            self.context.health.degraded(state.reason)
+        elif not self.uplink.counters.refused_by_broker:
+            self.context.health.healthy()
+
     async def _on_network(self, message: Message) -> None:
         payload = message.payload
         with contextlib.suppress(ValueError, UnicodeDecodeError):
@@ -137,8 +146,7 @@ class CloudLinkModule(Module[CloudLinkConfig]):
         health = self.context.health
         while True:
             stats = await self._spool.stats()
-            state = self.link.state
-            health.set_detail("link", self.link_summary())
+            self._link_changed()
             health.set_detail("uplink", {**vars(self.uplink.counters),
                                          "inflight": self.uplink.inflight,
                                          "received": self.link.received,
@@ -152,12 +160,8 @@ class CloudLinkModule(Module[CloudLinkConfig]):
                     name: figures.records for name, figures in stats.by_priority.items()
                 },
             })
-            if state.state == "offline" and state.reason.startswith("TLS setup"):
-                health.degraded(state.reason)
-            elif self.uplink.counters.refused_by_broker:
+            if self.uplink.counters.refused_by_broker:
                 health.degraded(f"broker refused publishes: {self.uplink.counters.last_refusal}")
-            else:
-                health.healthy()
             await asyncio.sleep(HEALTH_REFRESH_S)
 
     async def reconfigure(self, config: CloudLinkConfig) -> bool:

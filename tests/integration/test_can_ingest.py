@@ -154,8 +154,9 @@ class DescriptorBus(can.BusABC):  # type: ignore[misc]
         super().__init__(channel="fd", **kwargs)
 
     def deliver(self, message: can.Message) -> None:
+        if not self._frames:  # the socket only says "frames waiting", like a readable socket
+            self._write.send(b"x")
         self._frames.append(message)
-        self._write.send(b"x")
 
     def fileno(self) -> int:
         return self._read.fileno()
@@ -163,8 +164,10 @@ class DescriptorBus(can.BusABC):  # type: ignore[misc]
     def _recv_internal(self, timeout: float | None) -> tuple[can.Message | None, bool]:
         if not self._frames:
             return None, False
-        self._read.recv(1)
-        return self._frames.popleft(), False
+        message = self._frames.popleft()
+        if not self._frames:
+            self._read.recv(16)
+        return message, False
 
     def send(self, msg: can.Message, timeout: float | None = None) -> None:
         self.deliver(msg)

@@ -1,0 +1,1 @@
+"""Fuzz targets shared by the CI property tests and the long run in scripts/fuzz."""

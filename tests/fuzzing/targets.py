@@ -1,0 +1,156 @@
+"""Every parser and codec that takes outside input, as a fuzz target with its documented outcomes.
+
+A target takes bytes (what an attacker or a broken device controls) and either returns or
+raises one of its documented error types; anything else is a bug. Seeds are valid inputs that
+the fuzzer mutates, so the search starts close to the interesting code paths.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import can
+
+from edge_agent.batch import BatchFormatError, ClockQuality, Sample, decode_batch, encode_samples
+from edge_agent.can.dbc import DbcError, load_dbc, load_dbc_text
+from edge_agent.can.decode import DecodedMessage, DecodeOutcome, FrameDecoder
+from edge_agent.can.logs import parse_candump_line
+from edge_agent.can.resources import resolve_data_path
+from edge_agent.config import ConfigError, validate_config
+from edge_agent.config.desired import parse_desired, validate_desired
+
+VEHICLE_DBC = resolve_data_path("package:edge_agent.simulator/data/vehicle.dbc")
+
+
+@dataclass
+class Target:
+    """One fuzz target: a function of bytes, the errors it may raise, and seed inputs."""
+
+    name: str
+    run: Callable[[bytes], object]
+    allowed: tuple[type[BaseException], ...]
+    seeds: list[bytes] = field(default_factory=list)
+
+
+def _frame_decoder() -> FrameDecoder:
+    return FrameDecoder(load_dbc(VEHICLE_DBC).database, bus="fuzz")
+
+
+_DECODER: FrameDecoder | None = None
+
+
+def can_frame(data: bytes) -> object:
+    """Bytes -> a CAN frame (id, flags, DLC, payload) -> the project DBC's decoder."""
+    global _DECODER  # noqa: PLW0603 - built once, the DBC load is the slow part
+    if _DECODER is None:
+        _DECODER = _frame_decoder()
+    if len(data) < 3:
+        return None
+    ids = sorted(_DECODER.codecs)
+    arbitration_id = (
+        ids[data[0] % len(ids)] if data[1] & 1 else int.from_bytes(data[:2], "big") & 0x7FF
+    )
+    frame = can.Message(
+        arbitration_id=arbitration_id,
+        data=data[3 : 3 + 64],
+        is_extended_id=False,
+        is_error_frame=bool(data[2] & 1),
+        is_remote_frame=bool(data[2] & 2),
+        is_fd=len(data) - 3 > 8,
+        check=False,
+    )
+    result = _DECODER.decode(frame)
+    assert isinstance(result, (DecodedMessage, DecodeOutcome)), result
+    return result
+
+
+def dbc_text(data: bytes) -> object:
+    """Bytes -> DBC text -> the lenient loader."""
+    return load_dbc_text(data.decode("utf-8", errors="replace"), source="<fuzz>")
+
+
+def candump_line(data: bytes) -> object:
+    """Bytes -> one candump .log line -> the parser."""
+    return parse_candump_line(data.decode("utf-8", errors="replace"))
+
+
+def batch(data: bytes) -> object:
+    """Bytes -> the batch format v1 decoder."""
+    return decode_batch(data)
+
+
+def config_toml(data: bytes) -> object:
+    """Bytes -> TOML -> the agent's config validation (every module's model included)."""
+    try:
+        document = tomllib.loads(data.decode("utf-8", errors="replace"))
+    except tomllib.TOMLDecodeError:
+        return None
+    return validate_config(document)
+
+
+_BASE = validate_config({"agent": {"vehicle_id": "fuzz-1"}, "modules": {"heartbeat": {}}})
+
+
+def desired_state(data: bytes) -> object:
+    """Bytes -> an MQTT desired-state payload -> parsing and full validation."""
+    return validate_desired(_BASE, parse_desired(data))
+
+
+def _seed_batch() -> bytes:
+    samples = [
+        Sample("EgoSpeed", 100.0 + i * 0.01, 1.8e9 + i * 0.01, 50.0 + i * 0.1) for i in range(20)
+    ]
+    samples += [Sample("Gear", 100.0 + i, 1.8e9 + i, "D") for i in range(3)]
+    return encode_samples(
+        samples, vehicle_id="v", stream="s", sequence=1, clock=ClockQuality.TRUSTED
+    )
+
+
+def targets() -> list[Target]:
+    """All fuzz targets with their seeds."""
+    dbc_seed = VEHICLE_DBC.read_bytes()
+    return [
+        Target("can-frame", can_frame, (), [bytes([1, 1, 0]) + bytes(8), bytes(16)]),
+        Target("dbc", dbc_text, (DbcError,), [dbc_seed, dbc_seed[: len(dbc_seed) // 2]]),
+        Target(
+            "candump-line",
+            candump_line,
+            (ValueError,),  # documented: "raise ValueError saying why not"
+            [
+                b"(1436509052.249713) vcan0 123#DEADBEEF",
+                b"(1.0) can1 1F334455#R",
+                b"(2.5) vcan0 0B0##1AA",
+            ],
+        ),
+        Target("batch", batch, (BatchFormatError,), [_seed_batch()]),
+        Target(
+            "config",
+            config_toml,
+            (ConfigError,),
+            [b'[agent]\nvehicle_id = "v"\n[modules.heartbeat.config]\ninterval_s = 2\n'],
+        ),
+        Target(
+            "desired-state",
+            desired_state,
+            (ConfigError,),
+            [
+                json.dumps(
+                    {"version": 1, "modules": {"heartbeat": {"config": {"interval_s": 1}}}}
+                ).encode()
+            ],
+        ),
+    ]
+
+
+def by_name() -> dict[str, Target]:
+    """Targets keyed by name."""
+    return {target.name: target for target in targets()}
+
+
+def repository_root() -> Path:
+    """The project's root folder."""
+    return Path(__file__).resolve().parents[2]
