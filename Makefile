@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo-installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv install test lint demo bench clean
+.PHONY: help venv install test lint demo bench container clean
 
 help:
 	@echo "make demo   - set up and run the agent, simulator, broker and cloud live (Ctrl-C stops it)"
 	@echo "make test   - set up and run the whole test suite (lint included)"
 	@echo "make lint   - ruff and mypy --strict"
 	@echo "make bench  - run the benchmarks and print JSON"
+	@echo "make container - build deploy/Containerfile with buildah (no registry needed; root)"
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -40,18 +41,23 @@ $(DEMO_STAMP): $(STAMP)
 
 lint: install
 	$(BIN)/ruff check edge_agent modules simulator scripts tests
-	$(BIN)/ruff format --check edge_agent modules simulator tests
+	$(BIN)/ruff format --check edge_agent modules simulator scripts tests
 	cd $(VENV) && bin/mypy --config-file ../pyproject.toml -p edge_agent  # from .venv: see the installed link farm, not ./edge_agent
 	cd scripts && MYPYPATH=. ../$(BIN)/mypy --config-file ../pyproject.toml -p edge_demo
 
 test: $(DEMO_STAMP)
-	scripts/system-deps mosquitto
+	scripts/system-deps mosquitto buildah debootstrap
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # DEMO_SECONDS=N make demo: run N seconds without a terminal (CI); see docs/demo.md.
 demo: $(DEMO_STAMP)
 	$(BIN)/python scripts/demo.py
+
+# The OCI image, built with buildah on a stand-in base from Debian's packages (docs/container.md).
+container:
+	scripts/system-deps buildah debootstrap
+	scripts/container-build-local
 
 bench: install
 	$(BIN)/edge-agent bench bus --json

@@ -110,6 +110,7 @@ class ModuleContext:
         vehicle_id: str,
         liveness: Callable[[str, Callable[[], bool]], None] | None = None,
         spool: Any = None,
+        request_exit: Callable[[int, str], None] | None = None,
     ) -> None:
         self.name = name
         self.bus = bus
@@ -119,6 +120,7 @@ class ModuleContext:
         # The agent's durable upstream spool (edge_agent.spool), shared by every module that
         # sends data to the cloud; None when the agent runs without one.
         self.spool = spool
+        self._request_exit = request_exit
         self.log: structlog.stdlib.BoundLogger = structlog.get_logger(
             f"edge_agent.modules.{name}"
         ).bind(module=name)
@@ -151,6 +153,16 @@ class ModuleContext:
         """Gate the systemd watchdog on ``check()``: pings stop while it returns False."""
         if self._liveness is not None:
             self._liveness(self.name, check)
+
+    def request_exit(self, status: int, reason: str) -> bool:
+        """Ask the agent to shut down in stages and exit with ``status`` (e.g. 75: restart me).
+
+        Returns False when the module runs without a supervisor that can do it.
+        """
+        if self._request_exit is None:
+            return False
+        self._request_exit(status, reason)
+        return True
 
     @property
     def tasks(self) -> frozenset[asyncio.Task[Any]]:

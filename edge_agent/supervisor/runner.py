@@ -65,6 +65,7 @@ class ModuleRunner:
         rng: random.Random | None = None,
         child_logging: tuple[str, str] = ("info", "json"),
         spool: Any = None,
+        request_exit: Callable[[int, str], None] | None = None,
     ) -> None:
         self.plan = plan
         self.name = plan.name
@@ -76,6 +77,7 @@ class ModuleRunner:
         self._register_liveness = register_liveness
         self._child_logging = child_logging
         self.spool = spool
+        self._request_exit = request_exit
         self.state = ModuleState.LOADING
         self.state_since = clock.monotonic()
         self.restarts = 0
@@ -202,6 +204,7 @@ class ModuleRunner:
             vehicle_id=self._vehicle_id,
             liveness=self._register_liveness,
             spool=self.spool,
+            request_exit=self._request_exit,
         )
         module_class = self.plan.module_class
         if (self.settings.isolation or module_class.isolation) is Isolation.PROCESS:

@@ -62,6 +62,7 @@ class Supervisor:
         self.ready = False
         self.loop_lag_s = 0.0
         self.desired_version: Any = None
+        self._exit_status: int | None = None
         self.spool: AsyncSpool | None = None
         self.spool_stats: dict[str, Any] = {}
         self.stragglers: list[str] = []
@@ -90,6 +91,7 @@ class Supervisor:
             register_liveness=self._register_liveness,
             child_logging=(self.settings.log_level, self.settings.log_format),
             spool=self.spool,
+            request_exit=self.request_exit,
         )
         runner.on_state_change = self._module_changed
         return runner
@@ -125,6 +127,12 @@ class Supervisor:
     def _module_changed(self, runner: ModuleRunner) -> None:
         self._changed.set()
         self._wake.set()
+
+    def request_exit(self, status: int, reason: str) -> None:
+        """Shut down in stages, then make ``run`` return ``status`` (a module's request)."""
+        if self._exit_status is None:
+            self._exit_status = status
+        self.request_stop(f"{reason} (exit status {status})")
 
     def request_stop(self, reason: str = "requested") -> None:
         """Begin the staged shutdown (what SIGTERM and SIGINT do)."""
@@ -302,6 +310,8 @@ class Supervisor:
             loop = asyncio.get_running_loop()
             for signum in installed:
                 loop.remove_signal_handler(signum)
+        if self._exit_status is not None and exit_code == ExitCode.OK:
+            return self._exit_status
         return exit_code
 
     async def _supervise(self) -> int:

@@ -157,14 +157,20 @@ class OtaInstallerModule(Module[OtaConfig]):
     def restart_agent(self, reason: str) -> None:
         """Stop the agent gracefully and exit with ``restart_exit_status`` (systemd restarts it).
 
-        The supervisor's exit status cannot be set by a module, so an exit handler replaces
-        the final status once the staged shutdown is done; a timer makes sure we do exit.
+        The supervisor runs its staged shutdown and returns that status; a timer makes sure
+        the process does exit even if the shutdown hangs. Without a supervisor (an embedding
+        application), SIGTERM plus an exit handler do the same.
         """
         if self._restart_requested:
             return
         self._restart_requested = True
         status = self.config.restart_exit_status
         self.context.log.warning("restarting the agent", reason=reason, exit_status=status)
+        hard_stop = threading.Timer(RESTART_HARD_LIMIT_S, os._exit, args=(status,))
+        hard_stop.daemon = True
+        if self.context.request_exit(status, reason):
+            hard_stop.start()
+            return
 
         def exit_with_status() -> None:
             for stream in (sys.stdout, sys.stderr):
