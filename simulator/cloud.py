@@ -73,24 +73,34 @@ def _json_argument(text: str) -> dict[str, Any]:
 
 
 def _summary_line(summary: dict[str, Any], stats: ConsumerStats) -> str:
-    totals = {key: sum(v[key] or 0 for v in summary.values())
-              for key in ("batches", "samples", "events", "duplicates", "rejected")}
+    totals = {
+        key: sum(v[key] or 0 for v in summary.values())
+        for key in ("batches", "samples", "events", "duplicates", "rejected")
+    }
     vehicles = ", ".join(
         f"{vid}:{v['status'] or '?'}/desired={v['desired_version']}" for vid, v in summary.items()
     )
-    return (f"{time.strftime('%H:%M:%S')} vehicles={len(summary)} "
-            + " ".join(f"{k}={n}" for k, n in totals.items())
-            + f" connects={stats.connects} | {vehicles}")
+    return (
+        f"{time.strftime('%H:%M:%S')} vehicles={len(summary)} "
+        + " ".join(f"{k}={n}" for k, n in totals.items())
+        + f" connects={stats.connects} | {vehicles}"
+    )
 
 
 async def _serve(args: argparse.Namespace) -> int:
     access = _access(args)
     store = CloudStore(args.db)
     stats = ConsumerStats()
-    task = asyncio.create_task(consume(
-        store, access, client_id=args.client_id, fleet=args.fleet,
-        share_group=args.share_group, stats=stats,
-    ))
+    task = asyncio.create_task(
+        consume(
+            store,
+            access,
+            client_id=args.client_id,
+            fleet=args.fleet,
+            share_group=args.share_group,
+            stats=stats,
+        )
+    )
     try:
         while not task.done():
             await asyncio.sleep(args.summary_every)
@@ -119,7 +129,10 @@ def _show_summary(args: argparse.Namespace) -> int:
 async def _command(args: argparse.Namespace) -> int:
     try:
         reply = await send_command(
-            _access(args), args.vehicle, args.name, _json_argument(args.args),
+            _access(args),
+            args.vehicle,
+            args.name,
+            _json_argument(args.args),
             timeout_s=args.timeout,
         )
     except TimeoutError:

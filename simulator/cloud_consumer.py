@@ -56,9 +56,16 @@ class BrokerAccess:
         connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         connect.SessionExpiryInterval = 86_400 if persistent else 0
         client = aiomqtt.Client(
-            self.host, self.port, identifier=identifier, protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=not persistent, properties=connect, tls_context=self.tls(),
-            keepalive=10, timeout=10, max_queued_incoming_messages=10_000,
+            self.host,
+            self.port,
+            identifier=identifier,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=not persistent,
+            properties=connect,
+            tls_context=self.tls(),
+            keepalive=10,
+            timeout=10,
+            max_queued_incoming_messages=10_000,
         )
         # PUBACK after the store commit, not on receipt (aiomqtt keeps paho's switch private).
         client._client.manual_ack_set(manual_ack)
@@ -132,10 +139,7 @@ async def _pump(
             messages = [await queue.get()]
             while len(messages) < MAX_GROUP and not queue.empty():
                 messages.append(queue.get_nowait())
-            incoming = [
-                Incoming(str(m.topic), bytes(m.payload), _message_id(m))
-                for m in messages
-            ]
+            incoming = [Incoming(str(m.topic), bytes(m.payload), _message_id(m)) for m in messages]
             outcomes = await asyncio.to_thread(store.ingest_many, incoming)
             for message in messages:  # in arrival order, as MQTT wants PUBACKs
                 if message.qos:
@@ -184,7 +188,9 @@ async def send_command(
     async with access.client(f"cloud-cmd-{command_id[:8]}", persistent=False) as client:
         await client.subscribe(reply_topic, qos=1)
         await client.publish(
-            f"vehicles/{vehicle}/commands/{name}", json.dumps(request).encode(), qos=1,
+            f"vehicles/{vehicle}/commands/{name}",
+            json.dumps(request).encode(),
+            qos=1,
             properties=properties,
         )
         async with asyncio.timeout(timeout_s + 1.0):

@@ -133,9 +133,18 @@ class CloudStore:
             walls = [sample.wall for sample in batch.samples()]
             self._db.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (message_id, vehicle, batch.stream, batch.sequence, batch.sample_count,
-                 len(batch.signals), batch.clock.value, batch.decimation,
-                 min(walls, default=None), max(walls, default=None)),
+                (
+                    message_id,
+                    vehicle,
+                    batch.stream,
+                    batch.sequence,
+                    batch.sample_count,
+                    len(batch.signals),
+                    batch.clock.value,
+                    batch.decimation,
+                    min(walls, default=None),
+                    max(walls, default=None),
+                ),
             )
         return "stored"
 
@@ -146,11 +155,21 @@ class CloudStore:
         vehicles: dict[str, dict[str, Any]] = {}
 
         def entry(vehicle: str) -> dict[str, Any]:
-            return vehicles.setdefault(vehicle, {
-                "messages": 0, "bytes": 0, "batches": 0, "samples": 0, "events": 0,
-                "duplicates": 0, "rejected": 0, "status": None, "desired_version": None,
-                "health_ok": None,
-            })
+            return vehicles.setdefault(
+                vehicle,
+                {
+                    "messages": 0,
+                    "bytes": 0,
+                    "batches": 0,
+                    "samples": 0,
+                    "events": 0,
+                    "duplicates": 0,
+                    "rejected": 0,
+                    "status": None,
+                    "desired_version": None,
+                    "health_ok": None,
+                },
+            )
 
         for vehicle, count, size, events in self._db.execute(
             "SELECT vehicle, count(*), sum(size), sum(suffix = 'events') FROM messages "

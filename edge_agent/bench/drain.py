@@ -35,8 +35,17 @@ VEHICLE = "bench-vehicle"
 BATCH_PERIOD_S = 5.0
 VARIANTS = 12  # distinct windows encoded; longer backlogs reuse them (new message ids)
 STREAMS: dict[str, tuple[str, ...]] = {
-    "chassis": ("VehicleSpeed", "LongAccel", "LatAccel", "YawRate", "Steering",
-                "WheelSpeedFL", "WheelSpeedFR", "WheelSpeedRL", "WheelSpeedRR"),
+    "chassis": (
+        "VehicleSpeed",
+        "LongAccel",
+        "LatAccel",
+        "YawRate",
+        "Steering",
+        "WheelSpeedFL",
+        "WheelSpeedFR",
+        "WheelSpeedRL",
+        "WheelSpeedRR",
+    ),
     "powertrain": ("EngineSpeed", "Throttle", "Gear", "CoolantTemp", "Odometer"),
     "adas": ("ObjectDistance", "RelSpeed", "BrakePedal"),
     "motion": ("Latitude", "Longitude", "ImuAccX", "ImuAccY", "ImuAccZ"),
@@ -52,13 +61,19 @@ def drive_windows(count: int) -> list[dict[str, bytes]]:
         owner = {signal: stream for stream, signals in STREAMS.items() for signal in signals}
         for sample in samples:
             by_stream[owner[sample.signal]].append(sample)
-        windows.append({
-            stream: encode_samples(
-                chosen, vehicle_id=VEHICLE, stream=stream, sequence=index,
-                clock=ClockQuality.TRUSTED, scales=scales,
-            )
-            for stream, chosen in by_stream.items()
-        })
+        windows.append(
+            {
+                stream: encode_samples(
+                    chosen,
+                    vehicle_id=VEHICLE,
+                    stream=stream,
+                    sequence=index,
+                    clock=ClockQuality.TRUSTED,
+                    scales=scales,
+                )
+                for stream, chosen in by_stream.items()
+            }
+        )
     return windows
 
 
@@ -103,17 +118,29 @@ async def measure(offline_s: float, window: int, directory: Path) -> dict[str, A
     ca = DevCA.create(directory / "pki")
     server = ca.issue_server(directory / "pki", ["127.0.0.1"])
     client = ca.issue_client(directory / "pki", VEHICLE)
-    broker = LocalBroker(directory / "broker",
-                         tls=BrokerTls(ca.cert_file, server.cert_file, server.key_file))
-    config = validate_config({
-        "agent": {"vehicle_id": VEHICLE, "state_dir": str(directory / "agent")},
-        "spool": {"path": str(spool_path)},
-        "modules": {"cloud-link": {"config": {
-            "host": "127.0.0.1", "port": broker.port, "inflight_window": window,
-            "tls": {"ca_file": str(ca.cert_file), "cert_file": str(client.cert_file),
-                    "key_file": str(client.key_file)},
-        }}},
-    })
+    broker = LocalBroker(
+        directory / "broker", tls=BrokerTls(ca.cert_file, server.cert_file, server.key_file)
+    )
+    config = validate_config(
+        {
+            "agent": {"vehicle_id": VEHICLE, "state_dir": str(directory / "agent")},
+            "spool": {"path": str(spool_path)},
+            "modules": {
+                "cloud-link": {
+                    "config": {
+                        "host": "127.0.0.1",
+                        "port": broker.port,
+                        "inflight_window": window,
+                        "tls": {
+                            "ca_file": str(ca.cert_file),
+                            "cert_file": str(client.cert_file),
+                            "key_file": str(client.key_file),
+                        },
+                    }
+                }
+            },
+        }
+    )
     broker.start()
     supervisor = Supervisor(config)
     agent = asyncio.create_task(supervisor.run())

@@ -10,8 +10,10 @@ from the field have such flaws, and one of them must not cost every other messag
    annotations (comments, attributes, value tables) added one at a time: whatever cantools
    rejects is left out and reported with the file line and cantools' reason;
 3. a message that only fails cantools' strict checks (overlapping signals, for instance) is
-   kept when its signals fit in its length (a signal that does not fit is dropped), and the
-   leniency is noted; the database is then merged from the messages that loaded.
+   kept when its signals fit in its length (a signal that does not fit is dropped) and it
+   can be decoded (cantools cannot decode overlapping signals, the generated decoders of
+   ``edge_agent.can.decode`` can), and the leniency is noted as such;
+4. the database is then merged from the messages that loaded.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import cantools
 from cantools.database.can import Database
 from cantools.database.can import Message as DbcMessage
 
-from edge_agent.can.decode import compile_decoder
 from edge_agent.can.dbc_text import Assembly, Statement, split_statements
+from edge_agent.can.decode import compile_decoder
 
 DATABASE = "(database)"
 _SKELETON = ("VERSION", "NS_", "BS_", "BU_")
@@ -230,8 +232,11 @@ class _SectionLoader:
         for frame_id, orphans in self.annotations.items():
             if not any(block.frame_id == frame_id for block in self.blocks):
                 for orphan in orphans:
-                    self._skip(orphan, f"{orphan.describe()} refers to frame id {frame_id}, "
-                               "which no usable BO_ defines")
+                    self._skip(
+                        orphan,
+                        f"{orphan.describe()} refers to frame id {frame_id}, "
+                        "which no usable BO_ defines",
+                    )
         if not accepted:
             raise DbcError(f"{self.source}: no usable message ({self._first_reasons()})")
         database = Database(
@@ -273,15 +278,15 @@ class _SectionLoader:
                     block.name,
                 )
                 continue
-            attempt = self._try([*common, accepted.block, *kept, annotation],
-                                strict=accepted.strict)
+            attempt = self._try(
+                [*common, accepted.block, *kept, annotation], strict=accepted.strict
+            )
             if isinstance(attempt, Database):
                 kept.append(annotation)
                 accepted.database = attempt
             else:
                 self._skip(annotation, f"{annotation.describe()} left out: {attempt}", block.name)
-        message = accepted.database.messages[0]
-        return message
+        return accepted.database.messages[0]
 
     def _signals_of(self, common: list[Statement], block: Statement) -> list[Any]:
         loaded = self._try([*common, block], strict=False)
@@ -299,8 +304,9 @@ class _SectionLoader:
         message = lenient.messages[0]
         misfits = {s.name for s in message.signals if not signal_fits(s, message.length)}
         for name in sorted(misfits):
-            self._skip(block, f"signal {name} left out: its bits do not fit in "
-                       f"{message.length} bytes")
+            self._skip(
+                block, f"signal {name} left out: its bits do not fit in {message.length} bytes"
+            )
         if misfits:
             block = block.without_signals(misfits)
             retry = self._try([*common, block], strict=True)

@@ -2,8 +2,9 @@
 
 The lenient loader (``edge_agent.can.dbc``) reassembles a database from these pieces, one
 message at a time, so that a statement cantools rejects costs only that statement or message.
-Statements start at a line that is not indented, outside a string, with a DBC keyword; an
-indented line (``SG_`` under ``BO_``, the ``NS_`` list) continues the statement above it.
+Statements start at a line that is not indented, outside a string; an indented line (``SG_``
+under ``BO_``, the ``NS_`` list), an ``SG_`` line after ``BO_`` and a lone keyword after
+``NS_`` continue the statement above it.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class Statement:
         return self.keyword
 
     def without_signals(self, names: set[str]) -> Statement:
-        """This ``BO_`` statement without the ``SG_`` lines of the signals in ``names``."""
+        """A copy of this ``BO_`` statement without the ``SG_`` lines of ``names``."""
         kept = [
             line
             for line in self.text.split("\n")
@@ -161,6 +162,7 @@ def split_statements(text: str) -> list[Statement]:
             not in_string
             and line[:1] not in (" ", "\t", "")
             and not (word == "SG_" and keyword == "BO_")
+            and not (keyword == "NS_" and line.strip() in KEYWORDS)
         )
         if starts_statement:
             if current and (keyword or "".join(current).strip()):

@@ -101,8 +101,12 @@ def compile_decoder(message: DbcMessage, names: Mapping[str, str]) -> SignalDeco
         items.append(f"{names.get(signal.name, signal.name)!r}: {value}")
     head = [f"    {source} = from_bytes(data, {source!r})" for source in uses if uses[source]]
     text = "\n".join(
-        ["def decode(data, from_bytes=int.from_bytes):", *head, *lines,
-         "    return {" + ", ".join(items) + "}"]
+        [
+            "def decode(data, from_bytes=int.from_bytes):",
+            *head,
+            *lines,
+            "    return {" + ", ".join(items) + "}",
+        ]
     )
     namespace: dict[str, Any] = {}
     # Only integers, floats (repr round-trips them exactly) and repr() of names are
@@ -118,9 +122,9 @@ def cantools_decoder(message: DbcMessage, names: Mapping[str, str]) -> SignalDec
     renames = {name: new for name, new in names.items() if new != name}
 
     def decode(data: bytes | bytearray) -> dict[str, SignalValue]:
-        values: dict[str, Any] = decode_message(
+        values: dict[str, SignalValue] = decode_message(  # type: ignore[assignment]
             bytes(data), decode_choices=False, allow_truncated=False
-        )
+        )  # with choices off, cantools gives numbers only
         if renames:
             return {renames.get(name, name): value for name, value in values.items()}
         return values

@@ -124,7 +124,9 @@ class BusIngest:
         self.bad_frames: dict[str, str] = {}
         self.mode = ""
         self._raw_topic = raw_topic(name) if publish_raw else None
-        self._topics = {codec.name: decoded_topic(name, codec.name) for codec in decoder.codecs.values()}
+        self._topics = {
+            codec.name: decoded_topic(name, codec.name) for codec in decoder.codecs.values()
+        }
         self._handoff: deque[Batch] = deque()
         self._room = threading.Condition()
         self._in_flight = 0
@@ -162,7 +164,7 @@ class BusIngest:
             )
             self._thread.start()
 
-    async def stop(self, timeout: float = 2.0) -> bool:
+    async def stop(self, grace_s: float = 2.0) -> bool:
         """Stop reading and publishing; return False when the reader thread did not end in time."""
         self._stopping = True
         with self._room:
@@ -172,12 +174,11 @@ class BusIngest:
             self._remove_reader()
             self._finish("")
         elif self._reader_done is not None:
-            done, _ = await asyncio.wait([self._reader_done], timeout=timeout)
+            done, _ = await asyncio.wait([self._reader_done], timeout=grace_s)
             ended_in_time = bool(done)
         if self._pump_task is not None:
             self._pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump_task
+            await asyncio.wait([self._pump_task])  # unlike awaiting it, never raises
         return ended_in_time
 
     @property
@@ -195,8 +196,8 @@ class BusIngest:
         result = self.decoder.decode(frame)
         if result.__class__ is DecodedMessage:
             counters.decoded += 1
-            batch.append((self._topics[result.message], result))  # type: ignore[union-attr]
-            if self.state != "up" and self.state != "error-passive":
+            batch.append((self._topics[result.message], result))
+            if self.state not in {"up", "error-passive"}:
                 self._set_state("up", "frames are arriving again")
             elif self.state == "error-passive" and (
                 time.monotonic() - self._last_error_frame > PASSIVE_CLEARS_AFTER_S

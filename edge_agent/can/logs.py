@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import can
 
@@ -75,7 +76,7 @@ def parse_candump_line(line: str) -> can.Message:
     id_text, payload = match.group("id"), match.group("payload")
     can_id = int(id_text, 16)
     extended = len(id_text) > 3
-    common = {
+    common: dict[str, Any] = {
         "timestamp": float(match.group("ts")),
         "channel": match.group("channel"),
         "is_rx": match.group("dir") != "T",
@@ -147,7 +148,9 @@ def _read_candump(path: Path, stats: LogStats) -> Iterator[can.Message]:
         yield from read_candump_lines(handle, stats)
 
 
-def _read_python_can(reader: can.io.generic.MessageReader, stats: LogStats) -> Iterator[can.Message]:
+def _read_python_can(
+    reader: can.io.generic.MessageReader, stats: LogStats
+) -> Iterator[can.Message]:
     try:
         iterator = iter(reader)
         while True:
@@ -173,9 +176,13 @@ def open_log(path: str | Path, stats: LogStats) -> Iterator[can.Message]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise LogFormatError(f"{path}: unknown log kind {suffix or '(none)'!r}; use .log, .asc or .blf")
+        raise LogFormatError(
+            f"{path}: unknown log kind {suffix or '(none)'!r}; use .log, .asc or .blf"
+        )
     if not path.is_file():
-        raise LogFormatError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
+        raise LogFormatError(
+            f"{path}: file not found" if not path.exists() else f"{path}: not a file"
+        )
     try:
         with path.open("rb") as handle:
             head = handle.read(4)

@@ -29,7 +29,9 @@ def to_can_message(frame: FrameToSend) -> can.Message:
         kind = "extended" if frame.is_extended_id else "standard"
         raise CanWriteError(f"id 0x{frame.arbitration_id:X} is out of range for a {kind} id")
     if len(frame.data) > (64 if frame.is_fd else 8):
-        raise CanWriteError(f"{len(frame.data)} data bytes do not fit a {'FD' if frame.is_fd else 'classic'} frame")
+        raise CanWriteError(
+            f"{len(frame.data)} data bytes do not fit a {'FD' if frame.is_fd else 'classic'} frame"
+        )
     try:
         return can.Message(
             arbitration_id=frame.arbitration_id,
@@ -107,7 +109,10 @@ class CanWriter:
         except Exception as error:
             raise CanWriteError(f"cannot encode {message}: {error}") from None
         return FrameToSend(
-            definition.frame_id, bytes(data), bool(definition.is_extended_frame), bool(definition.is_fd)
+            definition.frame_id,
+            bytes(data),
+            bool(definition.is_extended_frame),
+            bool(definition.is_fd),
         )
 
     def send_message(

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from edge_agent.bench.registry import BENCHMARKS
 from edge_agent.cli import commands
 from edge_agent.cli.can_commands import register as register_can
+from edge_agent.cli.cloud import register as register_cloud
 from edge_agent.cli.exit_codes import Exit, UserError
 from edge_agent.cli.ota import register as register_ota
 from edge_agent.version import __version__
@@ -19,6 +20,7 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 COMMAND_GROUPS: list[Registrar] = []
 COMMAND_GROUPS.append(register_ota)
 COMMAND_GROUPS.append(register_can)
+COMMAND_GROUPS.append(register_cloud)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,7 +38,7 @@ class TlsSetupError(Exception):
 class _ClosingSSLSocket(ssl.SSLSocket):
     """Closes itself when the handshake fails (paho would leave the socket to the GC)."""
 
-    def do_handshake(self, block: bool = False) -> None:  # noqa: FBT001, FBT002 - ssl's API
+    def do_handshake(self, block: bool = False) -> None:
         try:
             super().do_handshake(block)
         except BaseException:
@@ -90,7 +90,11 @@ def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 class LinkClient(aiomqtt.Client):
-    """An aiomqtt client for one connection attempt of vehicle ``vehicle_id``."""
+    """An aiomqtt client for one connection attempt of vehicle ``vehicle_id``.
+
+    ``identifier`` (default: the vehicle id) and ``last_will`` let a diagnostic connection
+    (``edge-agent cloud check``) run beside the agent without taking over its session.
+    """
 
     def __init__(
         self,
@@ -99,6 +103,8 @@ class LinkClient(aiomqtt.Client):
         context: ssl.SSLContext | None,
         *,
         max_queued_incoming: int = 1000,
+        identifier: str | None = None,
+        last_will: bool = True,
     ) -> None:
         connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         connect.SessionExpiryInterval = config.session_expiry_s
@@ -107,7 +113,7 @@ class LinkClient(aiomqtt.Client):
         super().__init__(
             config.host,
             config.port,
-            identifier=vehicle_id,
+            identifier=identifier or vehicle_id,
             username=vehicle_id,
             protocol=aiomqtt.ProtocolVersion.V5,
             clean_start=False,
@@ -121,7 +127,9 @@ class LinkClient(aiomqtt.Client):
                 qos=1,
                 retain=True,
                 properties=will_properties,
-            ),
+            )
+            if last_will
+            else None,
             max_inflight_messages=config.inflight_window,
             max_queued_incoming_messages=max_queued_incoming,
             logger=_log,

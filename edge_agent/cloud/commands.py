@@ -199,8 +199,12 @@ class CommandService:
 
     async def _ping(self, args: dict[str, Any], limit: float) -> Any:
         _no_args("ping", args)
-        return {"pong": True, "vehicle_id": self.vehicle_id, "agent_version": __version__,
-                "time": time.time()}
+        return {
+            "pong": True,
+            "vehicle_id": self.vehicle_id,
+            "agent_version": __version__,
+            "time": time.time(),
+        }
 
     async def _get_status(self, args: dict[str, Any], limit: float) -> Any:
         _no_args("get_status", args)

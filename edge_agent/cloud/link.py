@@ -147,8 +147,12 @@ class CloudLink:
             if established and self.clock.monotonic() - started >= STABLE_SESSION_S:
                 attempt = 1
             delay = self.backoff.delay(attempt)
-            _log.info("cloud link offline; retrying", reason=self.state.reason,
-                      retry_in_s=round(delay, 2), attempt=attempt)
+            _log.info(
+                "cloud link offline; retrying",
+                reason=self.state.reason,
+                retry_in_s=round(delay, 2),
+                attempt=attempt,
+            )
             await self.clock.sleep(delay)
 
     async def _attempt(self) -> bool:
@@ -202,16 +206,25 @@ class CloudLink:
             # messages, and re-subscribing would only replay retained ones.
             topics = [(vehicle_topic(self.vehicle_id, suffix), 1) for suffix in SUBSCRIPTIONS]
             reasons = await client.subscribe(topics, timeout=timeout)
-            refused = [t for (t, _), r in zip(topics, reasons, strict=False)
-                       if getattr(r, "is_failure", False)]
+            refused = [
+                t
+                for (t, _), r in zip(topics, reasons, strict=False)
+                if getattr(r, "is_failure", False)
+            ]
             if refused:
                 raise aiomqtt.MqttError(f"broker refused subscriptions: {', '.join(refused)}")
         self._set_state(
-            "online", "connected", session_present=client.session_present,
+            "online",
+            "connected",
+            session_present=client.session_present,
             connects=self.state.connects + 1,
         )
-        _log.info("cloud link online", host=self.config.host, port=self.config.port,
-                  session_present=client.session_present)
+        _log.info(
+            "cloud link online",
+            host=self.config.host,
+            port=self.config.port,
+            session_present=client.session_present,
+        )
         async with asyncio.TaskGroup() as group:
             group.create_task(self._receive(client), name="cloud-link.receive")
             group.create_task(self.uplink.run(client, timeout), name="cloud-link.uplink")
@@ -260,4 +273,7 @@ class CloudLink:
 def _describe(error: BaseException) -> str:
     if isinstance(error, BaseExceptionGroup):
         return "; ".join(_describe(e) for e in error.exceptions)
-    return str(error) or type(error).__name__
+    text = str(error) or type(error).__name__
+    if error.__cause__ is not None:  # aiomqtt hides the disconnect reason here
+        text += f" ({_describe(error.__cause__)})"
+    return text

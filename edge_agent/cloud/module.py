@@ -72,30 +72,46 @@ class CloudLinkModule(Module[CloudLinkConfig]):
         self.budgets = LinkBudgets(config.links, config.active_link, context.clock.monotonic)
         self.outbox = Outbox(self._spool)
         self.uplink = Uplink(
-            self._spool, self.budgets, context.vehicle_id, self.outbox.arrived,
-            window=config.inflight_window, poll_interval_s=config.poll_interval_s,
+            self._spool,
+            self.budgets,
+            context.vehicle_id,
+            self.outbox.arrived,
+            window=config.inflight_window,
+            poll_interval_s=config.poll_interval_s,
         )
         self.reporter = StateReporter(
-            bus=context.bus, outbox=self.outbox, vehicle_id=context.vehicle_id,
-            module_name=context.name, state_dir=Path(context.state_dir),
-            link_summary=self.link_summary, apply_timeout_s=config.apply_timeout_s,
+            bus=context.bus,
+            outbox=self.outbox,
+            vehicle_id=context.vehicle_id,
+            module_name=context.name,
+            state_dir=Path(context.state_dir),
+            link_summary=self.link_summary,
+            apply_timeout_s=config.apply_timeout_s,
             min_interval_s=config.reported_min_interval_s,
         )
         self.link = CloudLink(
-            config, vehicle_id=context.vehicle_id, bus=context.bus, clock=context.clock,
-            uplink=self.uplink, on_connected=lambda: self.reporter.report(fresh=True),
+            config,
+            vehicle_id=context.vehicle_id,
+            bus=context.bus,
+            clock=context.clock,
+            uplink=self.uplink,
+            on_connected=lambda: self.reporter.report(fresh=True),
             on_state=self._link_changed,
         )
         self.commands = CommandService(
-            bus=context.bus, outbox=self.outbox, vehicle_id=context.vehicle_id,
-            timeout_s=config.command_timeout_s, link_summary=self.link_summary,
+            bus=context.bus,
+            outbox=self.outbox,
+            vehicle_id=context.vehicle_id,
+            timeout_s=config.command_timeout_s,
+            link_summary=self.link_summary,
         )
         await self.reporter.load()
         self._stop_listening = [
             *self.reporter.listen(),
             self.commands.listen(),
-            context.bus.listen(NETWORK_TOPIC, self._on_network, maxsize=8,
-                               name="cloud-link.network"),
+            context.bus.listen(
+                NETWORK_TOPIC, self._on_network, maxsize=8, name="cloud-link.network"
+            ),
         ]
         context.spawn(forward_bus_to_spool(context.bus, self.outbox), "outbox")
         self._link_task = context.spawn(self.link.run(), "link")
@@ -134,7 +150,8 @@ class CloudLinkModule(Module[CloudLinkConfig]):
             self.context.log.warning(
                 "cloud/network: unknown link; keeping the current one",
                 got=payload if not isinstance(payload, bytes) else payload[:100],
-                known=sorted(self.budgets.profiles), active=self.budgets.active,
+                known=sorted(self.budgets.profiles),
+                active=self.budgets.active,
             )
             return
         self.context.log.info("active network link changed", link=link)
@@ -147,19 +164,27 @@ class CloudLinkModule(Module[CloudLinkConfig]):
         while True:
             stats = await self._spool.stats()
             self._link_changed()
-            health.set_detail("uplink", {**vars(self.uplink.counters),
-                                         "inflight": self.uplink.inflight,
-                                         "received": self.link.received,
-                                         "spool_refused": self.outbox.refused,
-                                         "reported": self.reporter.published,
-                                         "commands": self.commands.handled})
-            health.set_detail("backlog", {
-                "records": stats.records,
-                "bytes": stats.bytes,
-                "by_priority": {
-                    name: figures.records for name, figures in stats.by_priority.items()
+            health.set_detail(
+                "uplink",
+                {
+                    **vars(self.uplink.counters),
+                    "inflight": self.uplink.inflight,
+                    "received": self.link.received,
+                    "spool_refused": self.outbox.refused,
+                    "reported": self.reporter.published,
+                    "commands": self.commands.handled,
                 },
-            })
+            )
+            health.set_detail(
+                "backlog",
+                {
+                    "records": stats.records,
+                    "bytes": stats.bytes,
+                    "by_priority": {
+                        name: figures.records for name, figures in stats.by_priority.items()
+                    },
+                },
+            )
             if self.uplink.counters.refused_by_broker:
                 health.degraded(f"broker refused publishes: {self.uplink.counters.last_refusal}")
             await asyncio.sleep(HEALTH_REFRESH_S)

@@ -33,8 +33,10 @@ def priority_of(stream: str) -> SpoolPriority:
 
 def valid_stream(stream: str) -> bool:
     """Whether ``stream`` can be a topic suffix: no wildcards, no empty or ``$`` start."""
-    return bool(stream) and not stream.startswith(("/", "$")) and not any(
-        char in stream for char in "+#\x00"
+    return (
+        bool(stream)
+        and not stream.startswith(("/", "$"))
+        and not any(char in stream for char in "+#\x00")
     )
 
 

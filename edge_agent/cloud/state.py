@@ -104,8 +104,9 @@ class StateReporter:
             self.last_rejection = memory.get("last_rejection")
 
     def _remember(self) -> None:
-        data = json.dumps({"last_applied": self.last_applied,
-                           "last_rejection": self.last_rejection}).encode()
+        data = json.dumps(
+            {"last_applied": self.last_applied, "last_rejection": self.last_rejection}
+        ).encode()
         temporary = self.memory_file.with_suffix(".tmp")
         with open(temporary, "wb") as handle:
             handle.write(data)
@@ -116,8 +117,9 @@ class StateReporter:
     def listen(self) -> list[Callable[[], None]]:
         """Start serving desired states and watching health; returns the unsubscribers."""
         return [
-            self.bus.listen(inbound(STATE_DESIRED), self._on_desired, maxsize=4,
-                            name="cloud-link.desired"),
+            self.bus.listen(
+                inbound(STATE_DESIRED), self._on_desired, maxsize=4, name="cloud-link.desired"
+            ),
             self.bus.listen(HEALTH_TOPIC, self._on_health, maxsize=1, name="cloud-link.health"),
         ]
 
@@ -143,11 +145,17 @@ class StateReporter:
         except ConfigError as error:
             result = {"accepted": False, "version": version, "errors": error.lines()}
         except NoResponder:
-            result = {"accepted": False, "version": version,
-                      "errors": [f"no supervisor serves {APPLY_DESIRED_TOPIC}"]}
+            result = {
+                "accepted": False,
+                "version": version,
+                "errors": [f"no supervisor serves {APPLY_DESIRED_TOPIC}"],
+            }
         except RequestTimeout:
-            result = {"accepted": False, "version": version,
-                      "errors": [f"not applied within {self.apply_timeout_s:g} s"]}
+            result = {
+                "accepted": False,
+                "version": version,
+                "errors": [f"not applied within {self.apply_timeout_s:g} s"],
+            }
         except RequestFailed as error:
             result = {"accepted": False, "version": version, "errors": [str(error)]}
         now = time.time()
@@ -168,10 +176,15 @@ class StateReporter:
         """Refuse a desired state that would remove or disable this very link."""
         own = document["modules"].get(self.module_name)
         if not isinstance(own, dict) or own.get("enabled") is False:
-            raise ConfigError([ConfigIssue(
-                f"desired.modules.{self.module_name}",
-                "missing or disabled: the vehicle would lose its cloud link; keep it enabled",
-            )])
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        f"desired.modules.{self.module_name}",
+                        "missing or disabled: the vehicle would lose its cloud link; "
+                        "keep it enabled",
+                    )
+                ]
+            )
 
     # -- reported --------------------------------------------------------------------------
 

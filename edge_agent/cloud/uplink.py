@@ -144,8 +144,11 @@ class Uplink:
         try:
             if not valid_stream(record.stream):
                 self.counters.unpublishable += 1
-                _log.error("spool record has an unusable stream name; dropped",
-                           stream=record.stream, record=record.id)
+                _log.error(
+                    "spool record has an unusable stream name; dropped",
+                    stream=record.stream,
+                    record=record.id,
+                )
                 self._confirm(record)
                 return
             topic = vehicle_topic(self.vehicle_id, record.stream)
@@ -164,8 +167,11 @@ class Uplink:
                 # do not let it stop the others.
                 self.counters.refused_by_broker += 1
                 self.counters.last_refusal = str(error)
-                _log.error("broker refused a publish; will retry after reconnect",
-                           error=str(error), priority=SpoolPriority(record.priority).name)
+                _log.error(
+                    "broker refused a publish; will retry after reconnect",
+                    error=str(error),
+                    priority=SpoolPriority(record.priority).name,
+                )
                 return
             self.counters.published += 1
             self.counters.published_bytes += cost

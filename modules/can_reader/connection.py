@@ -15,9 +15,9 @@ from edge_agent.can.dbc import kernel_filters
 from edge_agent.can.decode import FrameDecoder
 from edge_agent.can.ingest import BusCounters, BusIngest
 from edge_agent.can.types import BusStatus, FrameToSend, status_topic
-from edge_agent.can.writer import CanWriter, CanWriteError
-from edge_agent.modules.can_reader.config import BusConfig, CanReaderConfig
+from edge_agent.can.writer import CanWriteError, CanWriter
 from edge_agent.module_api import ModuleContext
+from edge_agent.modules.can_reader.config import BusConfig, CanReaderConfig
 
 # A connection that stayed up this long starts its backoff from the beginning again.
 STABLE_AFTER_S = 10.0
@@ -34,6 +34,11 @@ def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Rand
     """Delay before reconnect ``attempt`` (1-based): capped exponential, jittered down to half."""
     ceiling = min(maximum, initial * 2.0 ** min(max(attempt, 1) - 1, 30))
     return ceiling * rng.uniform(0.5, 1.0)
+
+
+def _shut_down_if_opened(opening: asyncio.Future[can.BusABC]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().shutdown()
 
 
 class BusConnection:
@@ -107,7 +112,7 @@ class BusConnection:
         attempt = 0
         while not self._closing.is_set():
             try:
-                can_bus = await asyncio.to_thread(lambda: can.Bus(**self.bus_arguments()))
+                can_bus = await self._open()
             except Exception as error:
                 attempt += 1
                 self._set_state("down", f"cannot open: {type(error).__name__}: {error}")
@@ -123,6 +128,15 @@ class BusConnection:
             stable = self.context.clock.monotonic() - opened_at > STABLE_AFTER_S
             attempt = 1 if stable else attempt + 1
             await self._pause(attempt)
+
+    async def _open(self) -> can.BusABC:
+        """Open the bus in a worker thread (drivers may block); never leak it when cancelled."""
+        opening = asyncio.ensure_future(asyncio.to_thread(lambda: can.Bus(**self.bus_arguments())))
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_shut_down_if_opened)
+            raise
 
     async def _ingest_until_trouble(self, can_bus: can.BusABC) -> str:
         config = self.config
@@ -147,14 +161,12 @@ class BusConnection:
         self._set_state("up", f"opened ({ingest.mode} reader)")
         self.first_attempt.set()
         assert ingest.ended is not None
-        waiters = {
-            asyncio.ensure_future(self._reopen.wait()): "",
-            asyncio.ensure_future(self._closing.wait()): "closing",
-        }
+        waiters: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(self._reopen.wait()),
+            asyncio.ensure_future(self._closing.wait()),
+        ]
         try:
-            done, _ = await asyncio.wait(
-                [ingest.ended, *waiters], return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait([ingest.ended, *waiters], return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
@@ -236,8 +248,14 @@ class BusConnection:
             self._logged[kind] = (now, count)
             example = next((examples[key] for key in keys if key in examples), "")
             log = self.context.log.warning if warn else self.context.log.info
-            log("CAN bad frames", bus=self.name, kind=kind, new=count - logged_count,
-                total=count, example=example)
+            log(
+                "CAN bad frames",
+                bus=self.name,
+                kind=kind,
+                new=count - logged_count,
+                total=count,
+                example=example,
+            )
 
     def details(self) -> dict[str, Any]:
         """Health details of this bus: state, counters, rate, reader mode."""

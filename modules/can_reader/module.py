@@ -22,9 +22,9 @@ from edge_agent.can.decode import FrameDecoder
 from edge_agent.can.resources import resolve_data_path
 from edge_agent.can.types import FrameToSend, send_topic
 from edge_agent.can.vss import load_vss_mapping, signal_names
+from edge_agent.module_api import Module, NotReady
 from edge_agent.modules.can_reader.config import BusConfig, CanReaderConfig
 from edge_agent.modules.can_reader.connection import BusConnection
-from edge_agent.module_api import Module, NotReady
 
 
 @dataclass
@@ -109,13 +109,23 @@ class CanReaderModule(Module[CanReaderConfig]):
                 skipped=len(report.skipped),
             )
             for item in report.skipped:
-                log.warning("DBC entry skipped", bus=bus_config.name, message=item.message,
-                            reason=item.reason)
+                log.warning(
+                    "DBC entry skipped",
+                    bus=bus_config.name,
+                    message=item.message,
+                    reason=item.reason,
+                )
             if prepared.unmapped:
-                log.warning("VSS mapping entries match no signal", bus=bus_config.name,
-                            entries=prepared.unmapped[:10])
+                log.warning(
+                    "VSS mapping entries match no signal",
+                    bus=bus_config.name,
+                    entries=prepared.unmapped[:10],
+                )
             self.connections[bus_config.name] = BusConnection(
-                bus_config, prepared.decoder, self.config, self.context,
+                bus_config,
+                prepared.decoder,
+                self.config,
+                self.context,
                 on_change=self._update_health,
             )
 
@@ -130,8 +140,11 @@ class CanReaderModule(Module[CanReaderConfig]):
         for connection in self.connections.values():
             responder = functools.partial(self._send, connection)
             self.context.on_stop(
-                self.context.bus.serve(send_topic(connection.name), responder,
-                                       name=f"{self.name}:send:{connection.name}")
+                self.context.bus.serve(
+                    send_topic(connection.name),
+                    responder,
+                    name=f"{self.name}:send:{connection.name}",
+                )
             )
         self.context.spawn(self._report(), "report")
         self._update_health()
@@ -156,8 +169,11 @@ class CanReaderModule(Module[CanReaderConfig]):
         health.set_detail("buses", buses)
         health.set_detail("frames", sum(b["frames"] for b in buses.values()))
         health.set_detail("frames_per_s", round(sum(b["frames_per_s"] for b in buses.values()), 1))
-        troubled = [f"{name}: {c.state} ({c.reason})" for name, c in self.connections.items()
-                    if c.state != "up"]
+        troubled = [
+            f"{name}: {c.state} ({c.reason})"
+            for name, c in self.connections.items()
+            if c.state != "up"
+        ]
         if troubled:
             health.degraded("; ".join(troubled))
         else:

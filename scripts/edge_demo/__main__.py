@@ -41,13 +41,19 @@ def _in_namespace(seconds: float | None) -> int:
             )
             # The inner demo handles Ctrl-C (same terminal process group) and stops its
             # children; this process only waits for it and then deletes the namespace.
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            inner = subprocess.Popen(command, env={**os.environ, "DEMO_CAN": "netns"})
+            previous = {
+                signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: inner.terminate()),
+                signal.SIGHUP: signal.signal(
+                    signal.SIGHUP, lambda *_: inner.send_signal(signal.SIGHUP)
+                ),
+            }
             try:
-                return subprocess.run(
-                    command, env={**os.environ, "DEMO_CAN": "netns"}, check=False
-                ).returncode
+                return inner.wait()
             finally:
-                signal.signal(signal.SIGINT, previous)
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
     except NamespaceUnavailable as error:
         print(f"demo: cannot create a network namespace ({error}); using in-process mode")
         os.environ["DEMO_CAN"] = "in-process"

@@ -2,17 +2,20 @@
 
 It decodes telemetry batches with the package's reference decoder, drops duplicates by
 message id (a batch re-sent after an outage carries the same id) and counts what arrived,
-so the live view can show the backlog landing after the link comes back. The full cloud
-stand-in (``edge-agent-cloud``) runs beside it when it is installed.
+so the live view can show the backlog landing after the link comes back. The project's cloud
+stand-in (``edge-agent-cloud serve``, the reference back-end consumer, storing into SQLite)
+runs beside it when it is installed; its summaries are shown too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -36,6 +39,7 @@ class CloudView:
     last_event: dict[str, Any] = field(default_factory=dict)
     message_ids: set[bytes] = field(default_factory=set)
     arrivals: list[tuple[float, int]] = field(default_factory=list)  # (wall, batches so far)
+    standin: dict[str, Any] = field(default_factory=dict)  # edge-agent-cloud's own summary
 
     def take(self, topic: str, payload: bytes) -> None:
         """Count one message of the vehicle."""
@@ -84,3 +88,32 @@ async def watch(host: str, port: int, vehicle_id: str, protocol: str, view: Clou
         except aiomqtt.MqttError:
             view.connected = False
             await asyncio.sleep(1.0)
+
+
+STANDIN_MODULE = "edge_agent.simulator.cloud"
+
+
+def standin_available() -> bool:
+    """Whether the cloud stand-in (``edge-agent-cloud``) is installed."""
+    return importlib.util.find_spec(STANDIN_MODULE) is not None
+
+
+def standin_command(
+    python: list[str], host: str, port: int, vehicle_id: str, database: Path
+) -> list[str]:
+    """``edge-agent-cloud serve`` for one vehicle, plaintext, a JSON summary every second."""
+    return [
+        *python, "-m", STANDIN_MODULE, "serve", "--host", host, "--port", str(port),
+        "--no-tls", "--db", str(database), "--fleet", vehicle_id, "--client-id",
+        "edge-demo-cloud-standin", "--summary-every", "1", "--json",
+    ]  # fmt: skip
+
+
+async def follow_standin(stream: asyncio.StreamReader, vehicle_id: str, view: CloudView) -> None:
+    """Keep ``view.standin`` at the stand-in's newest summary of ``vehicle_id``."""
+    while line := await stream.readline():
+        with contextlib.suppress(ValueError, AttributeError):
+            summary = json.loads(line)
+            vehicle = summary.get("vehicles", {}).get(vehicle_id)
+            if isinstance(vehicle, dict):
+                view.standin = vehicle

@@ -1,8 +1,9 @@
 """Start everything, show it live, script the link outage, stop cleanly, summarise.
 
-Order up: broker, link relay, cloud view, agent (until ready), vehicle. Order down: vehicle,
-agent (SIGTERM, its staged shutdown), cloud view, relay, broker. Every child runs in a
-session of its own, so Ctrl-C reaches only the demo, which then stops them in that order.
+Order up: broker, link relay, cloud view and stand-in, agent (until ready), vehicle. Order
+down: vehicle, agent (SIGTERM, its staged shutdown), cloud stand-in and view, relay, broker.
+Every child runs in a session of its own, so Ctrl-C reaches only the demo, which then stops
+them in that order.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from typing import Any
 from edge_agent.config import ConfigError, validate_config
 from edge_demo.agent_config import ROOT, build_config, toml_text
 from edge_demo.broker import Broker, start_broker
-from edge_demo.cloud_watch import CloudView, watch
+from edge_demo.cloud_watch import (
+    CloudView,
+    follow_standin,
+    standin_available,
+    standin_command,
+    watch,
+)
 from edge_demo.link import LinkRelay
 from edge_demo.modes import CanMode
 from edge_demo.report import write_report
@@ -161,6 +168,8 @@ class Demo:
         self.broker: Broker | None = None
         self.relay: LinkRelay | None = None
         self.watcher: asyncio.Task[None] | None = None
+        self.standin: asyncio.subprocess.Process | None = None
+        self.standin_reader: asyncio.Task[None] | None = None
         self.agent: asyncio.subprocess.Process | None = None
         self.vehicle: asyncio.subprocess.Process | None = None
         self.outage: _Outage | None = None
@@ -219,6 +228,7 @@ class Demo:
             self.watcher = asyncio.create_task(
                 watch(broker.host, broker.port, vehicle_id, broker.protocol, self.cloud)
             )
+            await self._start_standin(broker, vehicle_id)
         agent_log = WORK / "agent.log"
         self.agent = await _spawn(
             [
@@ -254,6 +264,23 @@ class Demo:
                 command += ["--seconds", str(self.options.seconds)]
             self.vehicle = await _spawn(command, WORK / "vehicle.log")
 
+    async def _start_standin(self, broker: Broker, vehicle_id: str) -> None:
+        if not standin_available():
+            self.notes.append(
+                "cloud stand-in (edge-agent-cloud) not installed: counting arrivals only"
+            )
+            return
+        command = standin_command(PYTHON, broker.host, broker.port, vehicle_id, WORK / "cloud.db")
+        with (WORK / "cloud.log").open("ab") as errors:
+            self.standin = await asyncio.create_subprocess_exec(
+                *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=errors, start_new_session=True, cwd=ROOT,
+            )  # fmt: skip
+        assert self.standin.stdout is not None
+        self.standin_reader = asyncio.create_task(
+            follow_standin(self.standin.stdout, vehicle_id, self.cloud)
+        )
+
     async def live(self) -> None:
         """Refresh every 0.5 s until Ctrl-C, the time limit, or the route (and backlog) ends."""
         timeline, outage, agent = self.timeline, self.outage, self.agent
@@ -262,7 +289,10 @@ class Demo:
         finished_at: float | None = None
         while not self.stop.is_set():
             tick = timeline.refresh(
-                _link_text(timeline, self.relay), self.cloud.batches, self.cloud.events
+                _link_text(timeline, self.relay),
+                self.cloud.batches,
+                self.cloud.events,
+                self.cloud.standin,
             )
             elapsed = tick.wall - timeline.started
             if outage is not None:
@@ -287,6 +317,11 @@ class Demo:
         await _terminate(self.vehicle, 5)
         self.timeline.read_trace()
         status = await _terminate(self.agent, 40)
+        if self.standin is not None:
+            await asyncio.sleep(1.5)  # one more summary with the agent's last messages
+            await _terminate(self.standin, 10)
+        if self.standin_reader is not None:
+            await asyncio.gather(self.standin_reader, return_exceptions=True)
         if self.watcher is not None:
             self.watcher.cancel()
             await asyncio.gather(self.watcher, return_exceptions=True)
@@ -313,7 +348,8 @@ async def run_demo(options: DemoOptions) -> int:
     await asyncio.to_thread(clear_outputs)
     demo = Demo(options)
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a closed terminal must not leave the children (own sessions) behind.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(signum, demo.stop.set)
     failure: int | None = None
     try:

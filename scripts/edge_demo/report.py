@@ -63,6 +63,7 @@ def summarise(
             "duplicates_dropped": cloud.duplicates,
             "events": cloud.events,
             "reported_states": cloud.reported,
+            "standin": cloud.standin or None,
         },
         "moments": [{"at_s": round(at, 1), "what": text} for at, text in timeline.moments],
         "notes": notes,
@@ -112,6 +113,13 @@ def _print(summary: dict[str, Any], files: list[Path]) -> None:
         f"  cloud      {cloud['batches']} telemetry batches ({cloud['samples']} samples, "
         f"{cloud['duplicates_dropped']} duplicates dropped), {cloud['events']} events"
     )
+    standin = cloud["standin"]
+    if standin:
+        print(
+            f"  stand-in   edge-agent-cloud stored {standin.get('batches')} batches, "
+            f"{standin.get('events')} events, dropped {standin.get('duplicates')} duplicates, "
+            f"rejected {standin.get('rejected')}; vehicle {standin.get('status')}"
+        )
     print(f"  agent      exit status {summary['agent_exit_status']}")
     for note in summary["notes"]:
         print(f"  note       {note}")

@@ -32,6 +32,7 @@ class Tick:
     link: str
     cloud_batches: int
     cloud_events: int
+    standin: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,7 +101,13 @@ class Timeline:
             self.note("fast path fault cleared")
         self._fault = fault
 
-    def refresh(self, link: str, cloud_batches: int, cloud_events: int) -> Tick:
+    def refresh(
+        self,
+        link: str,
+        cloud_batches: int,
+        cloud_events: int,
+        standin: dict[str, Any] | None = None,
+    ) -> Tick:
         """Read the trace and the health file; record and return a tick."""
         now = time.time()
         self.read_trace()
@@ -128,6 +135,7 @@ class Timeline:
             link=link,
             cloud_batches=cloud_batches,
             cloud_events=cloud_events,
+            standin=dict(standin or {}),
         )
         self.ticks.append(tick)
         return tick

@@ -73,6 +73,14 @@ class LiveView:
             f"  uplink   link {link_text}   spool {spool}   cloud got {tick.cloud_batches} "
             f"batches, {tick.cloud_events} events",
         ]
+        standin = tick.standin
+        if standin:
+            block.append(
+                f"  cloud    stand-in stored {standin.get('batches', 0)} batches "
+                f"({standin.get('samples') or 0} samples), {standin.get('events') or 0} events, "
+                f"{standin.get('duplicates', 0)} duplicates dropped; vehicle "
+                f"{standin.get('status') or '?'}"
+            )
         recent = timeline.moments[-4:]
         block += [
             f"  {DIM if self.interactive else ''}{at:6.1f} s  {text}"

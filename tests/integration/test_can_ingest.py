@@ -15,9 +15,8 @@ from edge_agent.bus import Bus, OverflowPolicy, Priority
 from edge_agent.can.dbc import load_dbc
 from edge_agent.can.decode import FrameDecoder
 from edge_agent.can.ingest import BusIngest, error_frame_state
-from edge_agent.can.types import DecodedMessage
-from edge_agent.can.writer import CanWriter, CanWriteError
-from edge_agent.can.types import FrameToSend
+from edge_agent.can.types import DecodedMessage, FrameToSend
+from edge_agent.can.writer import CanWriteError, CanWriter
 from fixtures.can_helpers import BENCH_DBC, frame, no_leaked_channels, until
 
 __all__ = ["no_leaked_channels"]
@@ -68,8 +67,13 @@ async def test_thread_reader_publishes_decoded_and_raw_frames(
         await until(lambda: raw.qsize() == 4)
         counters = ingest.counters.snapshot()
         assert counters == {
-            "frames": 4, "decoded": 1, "error_frames": 0, "remote_frames": 1,
-            "decode_failures": 1, "unknown_ids": 1, "drops": 0,
+            "frames": 4,
+            "decoded": 1,
+            "error_frames": 0,
+            "remote_frames": 1,
+            "decode_failures": 1,
+            "unknown_ids": 1,
+            "drops": 0,
         }
         assert "id 0x7FF" in ingest.bad_frames["unknown-id"]
         assert "length 3" in ingest.bad_frames["short-frame"]
@@ -203,14 +207,26 @@ async def test_writer_round_trip_and_invalid_frames(
     received = receiver.recv(1.0)
     assert received is not None
     assert (received.arbitration_id, bytes(received.data), received.is_extended_id) == (
-        0x123, b"\x01\x02", False
+        0x123,
+        b"\x01\x02",
+        False,
     )
-    sent = writer.send_message("EngineData", {
-        "EngineSpeed": 1000, "ThrottlePosition": 10, "CoolantTemp": 90, "EngineTorque": 50,
-        "FuelRate": 3, "EngineRunning": 1, "EngineMode": 2, "EngineCounter": 5,
-    })
+    sent = writer.send_message(
+        "EngineData",
+        {
+            "EngineSpeed": 1000,
+            "ThrottlePosition": 10,
+            "CoolantTemp": 90,
+            "EngineTorque": 50,
+            "FuelRate": 3,
+            "EngineRunning": 1,
+            "EngineMode": 2,
+            "EngineCounter": 5,
+        },
+    )
     echoed = receiver.recv(1.0)
-    assert echoed is not None and bytes(echoed.data) == sent.data
+    assert echoed is not None
+    assert bytes(echoed.data) == sent.data
     assert DATABASE.decode_message(768, echoed.data)["EngineSpeed"] == 1000
     with pytest.raises(CanWriteError, match="out of range"):
         writer.send(FrameToSend(0x800, b""))
@@ -231,5 +247,19 @@ def test_writer_that_opens_its_own_bus_closes_it() -> None:
             writer.send(FrameToSend(0x10, b"\xff", is_extended_id=True))
         writer.close()  # twice is fine
         received = listener.recv(1.0)
-        assert received is not None and received.is_extended_id
+        assert received is not None
+        assert received.is_extended_id
     assert Priority.CONTROL < Priority.BULK
+
+
+def test_ingest_benchmark_reports_its_figures() -> None:
+    from edge_agent.bench.ingest import run_ingest_benchmark
+
+    result = run_ingest_benchmark(frames=4000, runs=1, seconds=0.2, dbc=str(BENCH_DBC))
+    assert result["agent_frames_per_s"] > 0
+    assert result["baseline_frames_per_s"] > 0
+    assert result["ratio"] == pytest.approx(
+        result["agent_frames_per_s"] / result["baseline_frames_per_s"], rel=0.01
+    )
+    assert result["drops"] == 0
+    assert result["paced_frames"] == result["paced_consumed"] > 0

@@ -31,7 +31,7 @@ NAME = "can-reader"
 
 @pytest.fixture
 def channels() -> Iterator[dict[str, str]]:
-    yield {"chassis": f"chassis-{uuid.uuid4().hex}", "radar": f"radar-{uuid.uuid4().hex}"}
+    return {"chassis": f"chassis-{uuid.uuid4().hex}", "radar": f"radar-{uuid.uuid4().hex}"}
 
 
 @pytest.fixture
@@ -48,8 +48,11 @@ def bus_entry(name: str, channel: str, dbc: Path, **options: Any) -> dict[str, A
 def config_for(tmp_path: Path, buses: list[dict[str, Any]], **reader: Any) -> Any:
     return validate_config(
         {
-            "agent": {"vehicle_id": "test-car", "state_dir": str(tmp_path / "state"),
-                      "health_interval_s": 0.05},
+            "agent": {
+                "vehicle_id": "test-car",
+                "state_dir": str(tmp_path / "state"),
+                "health_interval_s": 0.05,
+            },
             "modules": {
                 NAME: {
                     "backoff_initial_s": 0.01,
@@ -105,10 +108,13 @@ def senders(channels: dict[str, str]) -> Iterator[dict[str, can.BusABC]]:
 async def test_two_buses_decode_publish_and_count(
     tmp_path: Path, channels: dict[str, str], senders: dict[str, can.BusABC], vss: Path
 ) -> None:
-    config = config_for(tmp_path, [
-        bus_entry("chassis", channels["chassis"], BENCH_DBC, publish_raw=True),
-        bus_entry("radar", channels["radar"], BROKEN_DBC, vss_mapping=str(vss)),
-    ])
+    config = config_for(
+        tmp_path,
+        [
+            bus_entry("chassis", channels["chassis"], BENCH_DBC, publish_raw=True),
+            bus_entry("radar", channels["radar"], BROKEN_DBC, vss_mapping=str(vss)),
+        ],
+    )
     async with agent(config) as supervisor:
         decoded = supervisor.bus.subscribe("can/+/decoded/#", maxsize=1000)
         raw = supervisor.bus.subscribe("can/+/raw", maxsize=1000)
@@ -138,10 +144,12 @@ async def test_two_buses_decode_publish_and_count(
         await until(lambda: radar_counters()["frames"] == 101, what="radar counters")
         counters = radar_counters()
         assert (counters["unknown_ids"], counters["decode_failures"]) == (50, 50)
-        assert counters["state"] == "up" and counters["drops"] == 0
+        assert counters["state"] == "up"
+        assert counters["drops"] == 0
         assert counters["reader"] == "thread"
         health = details(supervisor)
-        assert health["ok"] and health["state"] == "running"
+        assert health["ok"]
+        assert health["state"] == "running"
         assert health["details"]["frames"] == 103
         await until(lambda: details(supervisor)["details"]["frames_per_s"] > 0)
 
@@ -160,7 +168,8 @@ async def test_a_closed_bus_reconnects_and_reports_its_states(
         connection.can_bus.shutdown()  # the driver goes away under the reader
         down = await status.get()
         assert down.priority is Priority.CONTROL
-        assert down.payload.state == "down" and "closed bus" in down.payload.reason
+        assert down.payload.state == "down"
+        assert "closed bus" in down.payload.reason
         assert (await status.get()).payload.state == "up"
         assert connection.reconnects == 1
         senders["chassis"].send(frame(257, bytes(8)))
@@ -178,7 +187,9 @@ async def test_bus_off_degrades_health_then_the_bus_is_reopened(
         status = supervisor.bus.subscribe("can/chassis/status", maxsize=100)
         module = await running(supervisor)
         assert (await status.get()).payload.state == "up"
-        senders["chassis"].send(can.Message(is_error_frame=True, arbitration_id=0x40, data=bytes(8)))
+        senders["chassis"].send(
+            can.Message(is_error_frame=True, arbitration_id=0x40, data=bytes(8))
+        )
         bus_off = await status.get()
         assert bus_off.payload.state == "bus-off"
         await until(lambda: not details(supervisor)["ok"])
@@ -201,7 +212,8 @@ async def test_send_request_reaches_the_bus(
         )
         assert reply.payload == {"bus": "chassis", "arbitration_id": 0xA0, "sent": True}
         received = await asyncio.to_thread(senders["chassis"].recv, 2.0)
-        assert received is not None and bytes(received.data) == b"\x01\x02\x03"
+        assert received is not None
+        assert bytes(received.data) == b"\x01\x02\x03"
         mapping = await supervisor.bus.request(
             "can/chassis/send", {"arbitration_id": 0xA1, "data": "ff00"}, timeout=5
         )
@@ -215,8 +227,12 @@ async def test_send_request_reaches_the_bus(
 async def test_one_unopenable_bus_degrades_but_the_other_runs(
     tmp_path: Path, channels: dict[str, str], senders: dict[str, can.BusABC]
 ) -> None:
-    broken = {"name": "body", "interface": "socketcan", "channel": "nosuchcan0",
-              "dbc": str(BENCH_DBC)}
+    broken = {
+        "name": "body",
+        "interface": "socketcan",
+        "channel": "nosuchcan0",
+        "dbc": str(BENCH_DBC),
+    }
     config = config_for(tmp_path, [bus_entry("chassis", channels["chassis"], BENCH_DBC), broken])
     async with agent(config) as supervisor:
         decoded = supervisor.bus.subscribe("can/chassis/decoded/#", maxsize=10)
@@ -230,8 +246,12 @@ async def test_one_unopenable_bus_degrades_but_the_other_runs(
 
 
 async def test_no_bus_at_all_means_not_ready_and_backoff(tmp_path: Path) -> None:
-    broken = {"name": "body", "interface": "socketcan", "channel": "nosuchcan0",
-              "dbc": str(BENCH_DBC)}
+    broken = {
+        "name": "body",
+        "interface": "socketcan",
+        "channel": "nosuchcan0",
+        "dbc": str(BENCH_DBC),
+    }
     async with agent(config_for(tmp_path, [broken])) as supervisor:
         runner = supervisor.runners[NAME]
         await until(lambda: runner.restarts >= 1, 10, "a retry")
@@ -241,10 +261,13 @@ async def test_no_bus_at_all_means_not_ready_and_backoff(tmp_path: Path) -> None
 
 def test_config_errors_name_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        config_for(tmp_path, [
-            {"name": "a", "channel": "x", "dbc": str(tmp_path / "missing.dbc")},
-            {"name": "a", "channel": "y", "dbc": str(BENCH_DBC), "bogus": 1},
-        ])
+        config_for(
+            tmp_path,
+            [
+                {"name": "a", "channel": "x", "dbc": str(tmp_path / "missing.dbc")},
+                {"name": "a", "channel": "y", "dbc": str(BENCH_DBC), "bogus": 1},
+            ],
+        )
     text = "\n".join(caught.value.lines())
     assert "modules.can-reader.config.buses.0.dbc: Value error, no such file" in text
     assert "modules.can-reader.config.buses.1.bogus: unknown setting" in text
@@ -255,17 +278,32 @@ def test_config_errors_name_the_setting(tmp_path: Path) -> None:
 def test_bus_arguments_carry_kernel_filters_for_socketcan(tmp_path: Path) -> None:
     from edge_agent.modules.can_reader.module import prepare_bus
 
-    config = config_for(tmp_path, [{"name": "c", "channel": "can0", "dbc": str(BENCH_DBC),
-                                    "messages": ["RadarObject"], "bitrate": 500000,
-                                    "fd": True, "options": {"ignore_rx_error_frames": False}}])
+    config = config_for(
+        tmp_path,
+        [
+            {
+                "name": "c",
+                "channel": "can0",
+                "dbc": str(BENCH_DBC),
+                "messages": ["RadarObject"],
+                "bitrate": 500000,
+                "fd": True,
+                "options": {"ignore_rx_error_frames": False},
+            }
+        ],
+    )
     settings = config.modules[NAME].config
     bus_config = settings.buses[0]
-    context: Any = type("Context", (), {"clock": type("C", (), {"monotonic": staticmethod(lambda: 0.0)})()})()
+    context: Any = type(
+        "Context", (), {"clock": type("C", (), {"monotonic": staticmethod(lambda: 0.0)})()}
+    )()
     connection = BusConnection(bus_config, prepare_bus(bus_config).decoder, settings, context)
     arguments = connection.bus_arguments()
     assert arguments["can_filters"] == [{"can_id": 512, "can_mask": 0x7FF, "extended": False}]
     assert (arguments["bitrate"], arguments["fd"], arguments["receive_own_messages"]) == (
-        500000, True, False
+        500000,
+        True,
+        False,
     )
     assert arguments["ignore_rx_error_frames"] is False
 
@@ -276,4 +314,5 @@ def test_backoff_is_capped_and_jittered() -> None:
     rng = random.Random(7)
     delays = [backoff_delay(attempt, 0.5, 4.0, rng) for attempt in range(1, 12)]
     assert all(0.25 <= delay <= 4.0 for delay in delays)
-    assert max(delays[5:]) <= 4.0 and min(delays[5:]) >= 2.0
+    assert max(delays[5:]) <= 4.0
+    assert min(delays[5:]) >= 2.0

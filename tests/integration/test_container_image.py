@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def buildah(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def image() -> str:
+def image() -> Iterator[str]:
     build = subprocess.run(
         [str(ROOT / "scripts/container-build-local"), IMAGE],
         capture_output=True,
@@ -57,7 +58,9 @@ def image() -> str:
     if build.returncode == 75:
         pytest.skip(f"SKIPPED LOUDLY: no network for the image build: {build.stderr[-300:]}")
     assert build.returncode == 0, build.stderr
-    return IMAGE
+    yield IMAGE
+    # vfs storage keeps every layer as a full copy: do not pile up images run after run.
+    buildah("rmi", IMAGE, check=False)
 
 
 def test_image_metadata_is_the_contract(image: str) -> None:

@@ -65,6 +65,10 @@ def test_demo_runs_unattended_and_writes_summary_and_plot(tmp_path: Path) -> Non
         assert summary["cloud"]["batches"] > 0
         assert summary["link_outage"]["drained_after_s"] is not None, result.stdout
         assert any(m["what"].startswith("link outage") for m in summary["moments"])
+        standin = summary["cloud"]["standin"]  # edge-agent-cloud's own figures, when installed
+        if standin is not None:
+            assert standin["batches"] > 0
+            assert standin["rejected"] == 0
 
 
 @pytest.mark.slow

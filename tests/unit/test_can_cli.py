@@ -32,7 +32,8 @@ def test_inspect_text_says_why_strict_failed(capsys: pytest.CaptureFixture[str])
     code, out, _ = run(capsys, "dbc", "inspect", str(BROKEN_DBC))
     assert code == 0
     assert "4 messages, 8 signals usable" in out
-    assert "strict load failed" in out and "note Overlap" in out
+    assert "strict load failed" in out
+    assert "note Overlap" in out
 
 
 def test_inspect_a_package_resource(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,7 +61,9 @@ def test_inspect_unusable_exits_2_with_one_line(
     code, out, err = run(capsys, "dbc", "inspect", str(path), "--json")
     assert code == 2
     assert out == ""
-    assert err.count("\n") == 1 and expected in err and "Traceback" not in err
+    assert err.count("\n") == 1
+    assert expected in err
+    assert "Traceback" not in err
 
 
 @needs_real_dbcs
@@ -85,9 +88,13 @@ def test_replay_json_counts_and_malformed_lines(
     assert code == 0, err
     summary = json.loads(out)
     assert {k: summary[k] for k in ("frames", "decoded", "unknown_ids", "errors")} == {
-        "frames": 3, "decoded": 1, "unknown_ids": 1, "errors": 2
+        "frames": 3,
+        "decoded": 1,
+        "unknown_ids": 1,
+        "errors": 2,
     }
-    assert summary["duration_s"] >= 0 and summary["frames_per_s"] >= 0
+    assert summary["duration_s"] >= 0
+    assert summary["frames_per_s"] >= 0
 
 
 def test_replay_text_and_speed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -95,7 +102,8 @@ def test_replay_text_and_speed(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     log.write_text("(1.000) vcan0 100#0000000000000000\n(1.010) vcan0 100#0000000000000000\n")
     code, out, _ = run(capsys, "replay", str(log), "--dbc", str(BENCH_DBC), "--speed", "10")
     assert code == 0
-    assert "2 frames" in out and "decoded: 2" in out
+    assert "2 frames" in out
+    assert "decoded: 2" in out
 
 
 @pytest.mark.parametrize(
@@ -119,4 +127,5 @@ def test_replay_bad_input_exits_2(
     (tmp_path / "drive.csv").write_text("x")
     code, _, err = run(capsys, *args)
     assert code == 2
-    assert expected in err and err.count("\n") == 1
+    assert expected in err
+    assert err.count("\n") == 1

@@ -43,8 +43,10 @@ def test_broken_pieces_are_skipped_with_file_lines_and_the_rest_loads() -> None:
     assert "Garbled: line 18: message left out: Invalid syntax at line 20" in text
     assert "Speed: line 37: value table (VAL_) of signal NoSuchSignal left out" in text
     assert "TooLong: line 22: signal Outside left out: its bits do not fit in 8 bytes" in text
-    assert "(database): line 38:" in text and "frame id 999" in text
-    assert "Overlap" in reasons(result.notes) and "overlapping" in reasons(result.notes)
+    assert "(database): line 38:" in text
+    assert "frame id 999" in text
+    assert "Overlap" in reasons(result.notes)
+    assert "overlapping" in reasons(result.notes)
     too_long = result.database.get_message_by_name("TooLong")
     assert [signal.name for signal in too_long.signals] == ["Inside"]
     # The good value table and comments of the surviving message are kept.
@@ -61,8 +63,9 @@ def test_what_survives_decodes() -> None:
     overlap = decoder.decode(frame(259, bytes([0x34, 0x12, 0, 0, 0, 0, 0, 0])))
     assert isinstance(overlap, DecodedMessage)
     assert overlap.signals == {"Torque": 0x1234, "Deceleration": pytest.approx(1.8)}
-    extended = decoder.decode(frame(0x18FECA15, bytes([7, 0xFF, 0xF0, 0, 0, 0, 0, 0]),
-                                    is_extended_id=True))
+    extended = decoder.decode(
+        frame(0x18FECA15, bytes([7, 0xFF, 0xF0, 0, 0, 0, 0, 0]), is_extended_id=True)
+    )
     assert isinstance(extended, DecodedMessage)
     assert extended.signals == {"Counter": 7, "Level": -0.25}  # raw 0xFFF is -1
 
@@ -71,8 +74,8 @@ def test_what_survives_decodes() -> None:
     ("text", "message"),
     [
         ("", "no message definitions"),
-        ("VERSION \"x\"\nBU_: A\n", "no message definitions"),
-        ("BO_ 1 A: 8 X\n SG_ s : 0|8@1+ (1,0) [0|255 \"\" X\n", "no usable message"),
+        ('VERSION "x"\nBU_: A\n', "no message definitions"),
+        ('BO_ 1 A: 8 X\n SG_ s : 0|8@1+ (1,0) [0|255 "" X\n', "no usable message"),
         ("BO_ x A: 8 X\n", "no usable message"),
         ("\x00\x01\x02 binary junk", "no message definitions"),
     ],
@@ -105,7 +108,9 @@ def test_kernel_filters_follow_the_id_kind() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list('BO_ SG_VAL:|@+-()[]"\n\t01289;abcXYZ')), max_size=300))
+@given(
+    st.text(alphabet=st.sampled_from(list('BO_ SG_VAL:|@+-()[]"\n\t01289;abcXYZ')), max_size=300)
+)
 def test_splitting_never_fails_and_keeps_every_line(text: str) -> None:
     statements = split_statements(text)
     kept = "\n".join(s.text for s in statements).splitlines()
@@ -159,3 +164,16 @@ def test_overlapping_signals_in_a_real_dbc_are_kept_with_a_note() -> None:
     decoded = decoder.decode(frame(304, bytes(range(8))))
     assert isinstance(decoded, DecodedMessage)  # cantools itself cannot decode this message
     assert {"PLA_Bremsmoment", "PLA_Bremsverzoegerung"} <= set(decoded.signals)
+
+
+def test_unindented_layout_is_understood() -> None:
+    text = (
+        'VERSION ""\nNS_ :\nCM_\nBA_DEF_\nVAL_\n\nBS_:\nBU_: A\n'
+        'BO_ 1 M: 8 A\nSG_ s : 0|8@1+ (1,0) [0|255] "" A\n'
+        'CM_ SG_ 1 s "a comment\nover two lines";\nVAL_ 1 s 0 "x" 1 "y";\nVAL_ 1 nosig 0 "x";\n'
+    )
+    result = load_dbc_text(text)
+    assert [(s.message, s.reason.split(":")[0]) for s in result.skipped] == [("M", "line 14")]
+    signal = result.database.messages[0].signals[0]
+    assert signal.comment == "a comment\nover two lines"
+    assert signal.choices is not None

@@ -133,7 +133,8 @@ def test_outcomes_by_example() -> None:
     decoder = decoder_for(BENCH_DBC)
     good = decoder.decode(frame(256, bytes(8)))
     assert isinstance(good, DecodedMessage)
-    assert good.bus == "test" and good.message == "WheelSpeeds"
+    assert good.bus == "test"
+    assert good.message == "WheelSpeeds"
     assert decoder.decode(frame(256, bytes(7))) is DecodeOutcome.SHORT_FRAME
     assert isinstance(decoder.decode(frame(256, bytes(12), is_fd=True)), DecodedMessage)
     assert decoder.decode(frame(0x7FF, bytes(8))) is DecodeOutcome.UNKNOWN_ID
@@ -154,17 +155,22 @@ def test_choices_stay_numbers_and_scaling_applies() -> None:
 def test_signals_can_be_published_under_vss_names() -> None:
     database = load_dbc(BENCH_DBC).database
     names, unused = signal_names(
-        {"VehicleSpeed": "Vehicle.Speed", "RadarObject.ObjectDistance": "Vehicle.ADAS.Distance",
-         "Typo": "Vehicle.Nothing"},
+        {
+            "VehicleSpeed": "Vehicle.Speed",
+            "RadarObject.ObjectDistance": "Vehicle.ADAS.Distance",
+            "Typo": "Vehicle.Nothing",
+        },
         database.messages,
     )
     assert unused == ["Typo"]
     decoder = FrameDecoder(database, signal_names=names)
     decoded = decoder.decode(frame(257, bytes(8)))
     assert isinstance(decoded, DecodedMessage)
-    assert "Vehicle.Speed" in decoded.signals and "VehicleSpeed" not in decoded.signals
+    assert "Vehicle.Speed" in decoded.signals
+    assert "VehicleSpeed" not in decoded.signals
     radar = decoder.decode(frame(512, bytes(8)))
-    assert isinstance(radar, DecodedMessage) and "Vehicle.ADAS.Distance" in radar.signals
+    assert isinstance(radar, DecodedMessage)
+    assert "Vehicle.ADAS.Distance" in radar.signals
 
 
 def test_message_subset_leaves_the_rest_unknown() -> None:
@@ -183,7 +189,8 @@ def test_multiplexed_messages_fall_back_to_cantools() -> None:
     decoder = FrameDecoder(load_dbc_text(text).database)
     assert not decoder.codecs[100].compiled
     first = decoder.decode(frame(100, bytes([1, 9, 0, 0, 0, 0, 0, 0])))
-    assert isinstance(first, DecodedMessage) and first.signals == {"Selector": 1, "A": 9}
+    assert isinstance(first, DecodedMessage)
+    assert first.signals == {"Selector": 1, "A": 9}
     assert decoder.decode(frame(100, bytes([7, 0, 0, 0, 0, 0, 0, 0]))) is (
         DecodeOutcome.DECODE_FAILED
     )

@@ -35,20 +35,30 @@ GOOD_LOG = """\
 def test_candump_lines_of_every_kind() -> None:
     classic = parse_candump_line("(1436509052.249713) vcan0 123#DEADBEEF")
     assert (classic.arbitration_id, classic.is_extended_id, bytes(classic.data)) == (
-        0x123, False, bytes.fromhex("DEADBEEF")
+        0x123,
+        False,
+        bytes.fromhex("DEADBEEF"),
     )
     assert classic.timestamp == pytest.approx(1436509052.249713)
     assert classic.channel == "vcan0"
     extended = parse_candump_line("(1.0) can1 1FFFFFFF#")
-    assert extended.is_extended_id and extended.arbitration_id == 0x1FFFFFFF and not extended.data
+    assert extended.is_extended_id
+    assert extended.arbitration_id == 0x1FFFFFFF
+    assert not extended.data
     fd = parse_candump_line("(1.0) can0 123##3" + "AB" * 12)
-    assert fd.is_fd and fd.bitrate_switch and fd.error_state_indicator and len(fd.data) == 12
+    assert fd.is_fd
+    assert fd.bitrate_switch
+    assert fd.error_state_indicator
+    assert len(fd.data) == 12
     remote = parse_candump_line("(1.0) can0 123#R4")
-    assert remote.is_remote_frame and remote.dlc == 4
+    assert remote.is_remote_frame
+    assert remote.dlc == 4
     error = parse_candump_line("(1.0) can0 20000040#0000000000000000")
-    assert error.is_error_frame and error.arbitration_id == 0x40
+    assert error.is_error_frame
+    assert error.arbitration_id == 0x40
     sent = parse_candump_line("(1.0) can0 123#11.22 T")
-    assert not sent.is_rx and bytes(sent.data) == b"\x11\x22"
+    assert not sent.is_rx
+    assert bytes(sent.data) == b"\x11\x22"
     assert len(parse_candump_line("(1.0) can0 123#1122334455667788_C").data) == 8
 
 
@@ -72,7 +82,10 @@ def test_malformed_lines_say_why(line: str, reason: str) -> None:
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.text(max_size=80) | st.from_regex(r"\(\d{1,10}\.\d{1,6}\) \w{1,6} [0-9A-F]{1,9}#{1,2}[0-9A-FR_.]{0,20}"))
+@given(
+    st.text(max_size=80)
+    | st.from_regex(r"\(\d{1,10}\.\d{1,6}\) \w{1,6} [0-9A-F]{1,9}#{1,2}[0-9A-FR_.]{0,20}")
+)
 def test_any_line_parses_or_raises_value_error(line: str) -> None:
     try:
         message = parse_candump_line(line)
@@ -101,8 +114,14 @@ def test_replay_counts_decoded_unknown_and_errors(tmp_path: Path) -> None:
     decoder = FrameDecoder(load_dbc(BENCH_DBC).database)
     result = replay(open_log(log, stats), decoder, stats)
     summary = result.summary()
-    assert set(summary) == {"frames", "decoded", "unknown_ids", "errors", "duration_s",
-                            "frames_per_s"}
+    assert set(summary) == {
+        "frames",
+        "decoded",
+        "unknown_ids",
+        "errors",
+        "duration_s",
+        "frames_per_s",
+    }
     assert summary["frames"] == 7
     assert summary["decoded"] == 2  # 0x100 and 0x101
     assert summary["unknown_ids"] == 2  # 0x12345678, 0x222
@@ -120,21 +139,31 @@ def test_replay_keeps_scaled_recorded_pace() -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    frames = [can.Message(timestamp=t, arbitration_id=0x100, data=bytes(8), is_extended_id=False)
-              for t in (10.0, 10.5, 11.0, 10.9)]
+    frames = [
+        can.Message(timestamp=t, arbitration_id=0x100, data=bytes(8), is_extended_id=False)
+        for t in (10.0, 10.5, 11.0, 10.9)
+    ]
     decoder = FrameDecoder(load_dbc(BENCH_DBC).database)
     result = replay(frames, decoder, LogStats(), speed=2.0, clock=lambda: now[0], sleep=sleep)
     assert slept == pytest.approx([0.25, 0.25])  # half the recorded gaps; no wait backwards
     assert result.duration_s == pytest.approx(0.5)
     fast = replay(frames, decoder, LogStats(), speed=0, clock=lambda: now[0], sleep=sleep)
-    assert fast.frames == 4 and len(slept) == 2
+    assert fast.frames == 4
+    assert len(slept) == 2
 
 
 @pytest.mark.parametrize("suffix", [".asc", ".blf"])
 def test_asc_and_blf_logs_are_read_with_python_can(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"drive{suffix}"
-    sent = [can.Message(timestamp=100.0 + i, arbitration_id=0x100 + i % 2, data=bytes([i] * 8),
-                        is_extended_id=False) for i in range(20)]
+    sent = [
+        can.Message(
+            timestamp=100.0 + i,
+            arbitration_id=0x100 + i % 2,
+            data=bytes([i] * 8),
+            is_extended_id=False,
+        )
+        for i in range(20)
+    ]
     with can.Logger(str(path)) as logger:
         for message in sent:
             logger.on_message_received(message)

@@ -20,8 +20,9 @@ class ManualClock:
 
 def budgets(clock: ManualClock, **cellular: object) -> LinkBudgets:
     profiles = {
-        "cellular": LinkProfile(budget_bytes=1000, window_s=100.0, low_priority_share=0.3,
-                                **cellular),  # type: ignore[arg-type]
+        "cellular": LinkProfile(
+            budget_bytes=1000, window_s=100.0, low_priority_share=0.3, **cellular
+        ),  # type: ignore[arg-type]
         "wifi": LinkProfile(),
     }
     return LinkBudgets(profiles, "cellular", clock)
@@ -103,7 +104,9 @@ def test_config_needs_known_active_link_and_tls_is_on_by_default() -> None:
     with pytest.raises(ValidationError):
         CloudLinkConfig.model_validate({"host": "localhost", "tls": True})
     with pytest.raises(ValidationError):
-        CloudLinkConfig.model_validate({"host": "b", "reconnect_initial_s": 5, "reconnect_max_s": 1})
+        CloudLinkConfig.model_validate(
+            {"host": "b", "reconnect_initial_s": 5, "reconnect_max_s": 1}
+        )
 
 
 def test_same_connection_tells_live_options_from_reconnecting_ones() -> None:

@@ -34,22 +34,33 @@ def test_any_bytes_parse_or_are_refused_with_a_reason(payload: bytes) -> None:
     try:
         command_id, args, timeout = parse_request(payload)
     except MalformedRequest as error:
-        assert error.reason
+        assert error.reason  # noqa: PT017 - either outcome is valid; pytest.raises cannot say so
         return
     assert isinstance(command_id, str)
     assert isinstance(args, dict)
     assert timeout is None or timeout > 0
 
 
-@given(st.dictionaries(st.sampled_from(["id", "args", "timeout_s", "x"]),
-                       st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5),
-                                 st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))))
-def test_any_json_object_parses_or_is_refused_keeping_a_readable_id(request: dict[str, Any]) -> None:
+@given(
+    st.dictionaries(
+        st.sampled_from(["id", "args", "timeout_s", "x"]),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.text(max_size=5),
+            st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        ),
+    )
+)
+def test_any_json_object_parses_or_is_refused_keeping_a_readable_id(
+    request: dict[str, Any],
+) -> None:
     try:
         command_id, _, _ = parse_request(json.dumps(request).encode())
     except MalformedRequest as error:
         if isinstance(request.get("id"), str) and request["id"]:
-            assert error.command_id == request["id"]
+            assert error.command_id == request["id"]  # noqa: PT017 - as above
         return
     assert command_id == request["id"]
 
@@ -75,8 +86,13 @@ def test_malformed_requests_say_why(payload: bytes, reason: str) -> None:
 async def service() -> AsyncIterator[tuple[Bus, CommandService, FakeOutbox]]:
     bus = Bus()
     outbox = FakeOutbox()
-    commands = CommandService(bus=bus, outbox=outbox, vehicle_id="v-1", timeout_s=1.0,  # type: ignore[arg-type]
-                              link_summary=lambda: {"state": "online"})
+    commands = CommandService(
+        bus=bus,
+        outbox=outbox,
+        vehicle_id="v-1",
+        timeout_s=1.0,  # type: ignore[arg-type]
+        link_summary=lambda: {"state": "online"},
+    )
     stop = commands.listen()
     yield bus, commands, outbox
     stop()
@@ -97,7 +113,9 @@ async def run(bus: Bus, outbox: FakeOutbox, name: str, payload: Any) -> dict[str
     return result
 
 
-async def test_ping_and_unknown_and_malformed(service: tuple[Bus, CommandService, FakeOutbox]) -> None:
+async def test_ping_and_unknown_and_malformed(
+    service: tuple[Bus, CommandService, FakeOutbox],
+) -> None:
     bus, _, outbox = service
     reply = await run(bus, outbox, "ping", {"id": "1"})
     assert reply["ok"]
@@ -107,12 +125,13 @@ async def test_ping_and_unknown_and_malformed(service: tuple[Bus, CommandService
     assert not reply["ok"]
     assert "unknown command 'format_disk'" in reply["error"]
     reply = await run(bus, outbox, "ping", b"not json")
-    assert reply == {"id": None, "command": "ping", "ok": False,
-                     "error": reply["error"]}
+    assert reply == {"id": None, "command": "ping", "ok": False, "error": reply["error"]}
     assert "not valid JSON" in reply["error"]
 
 
-async def test_set_log_level_checks_its_argument(service: tuple[Bus, CommandService, FakeOutbox]) -> None:
+async def test_set_log_level_checks_its_argument(
+    service: tuple[Bus, CommandService, FakeOutbox],
+) -> None:
     bus, _, outbox = service
     root = logging.getLogger()
     before = root.level

@@ -84,6 +84,7 @@ def test_result_puts_the_headline_keys_first() -> None:
         min_gap_m=None,
         brake_frames=4,
         duration_s=8.0,
+        max_pacing_lag_ms=1.5,
     )
     values = result.as_dict()
     assert list(values)[:7] == HEADLINE

@@ -19,6 +19,7 @@ import aiomqtt
 import pytest
 
 from edge_agent.bench.broker import LocalBroker
+from edge_agent.cli.main import main as cli_main
 from edge_agent.cloud.client import LinkClient, PublishRefused, tls_context
 from edge_agent.cloud.config import CloudLinkConfig
 from edge_agent.module_api import ModuleState
@@ -50,14 +51,23 @@ async def test_refused_certificates_keep_the_agent_offline_and_never_fall_back(
         tls = pki.tls_config("veh-1", issued=pki.other_ca.issue_client(tmp_path, "veh-1"))
     elif case == "expired":
         tls = pki.tls_config("veh-1", issued=pki.ca.issue_client(tmp_path, "veh-1", expired=True))
-    expected = {"other-ca": "unknown ca", "expired": "certificate expired",
-                "wrong-host": "certificate verify failed"}[case]
+    expected = {
+        "other-ca": "unknown ca",
+        "expired": "certificate expired",
+        "wrong-host": "certificate verify failed",
+    }[case]
     try:
-        async with link_proxy(broker.port) as proxy, running_agent(
-            tmp_path / "agent", "veh-1", link_config(pki, "veh-1", proxy.port, tls=tls)
-        ) as supervisor:
-            await until(lambda: link_module(supervisor).link.state.attempt >= 4, 10,
-                        "three failed connection attempts")
+        async with (
+            link_proxy(broker.port) as proxy,
+            running_agent(
+                tmp_path / "agent", "veh-1", link_config(pki, "veh-1", proxy.port, tls=tls)
+            ) as supervisor,
+        ):
+            await until(
+                lambda: link_module(supervisor).link.state.attempt >= 4,
+                10,
+                "three failed connection attempts",
+            )
             link = link_module(supervisor).link.state
             assert supervisor.runners["cloud-link"].state is ModuleState.RUNNING  # offline-first
             assert link.state == "offline"
@@ -75,8 +85,9 @@ async def test_no_client_certificate_and_plaintext_are_refused(
 ) -> None:
     no_cert = ssl.create_default_context(cafile=str(pki.ca.cert_file))
     with pytest.raises(aiomqtt.MqttError):
-        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="veh-1", timeout=2,
-                                  tls_context=no_cert):
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, identifier="veh-1", timeout=2, tls_context=no_cert
+        ):
             pass
     with pytest.raises(aiomqtt.MqttError):
         async with aiomqtt.Client("127.0.0.1", broker.port, identifier="veh-1", timeout=2):
@@ -90,12 +101,18 @@ async def test_missing_certificate_files_keep_the_link_offline_and_say_so(
     pki: Pki, broker: LocalBroker, tmp_path: Path
 ) -> None:
     tls = {**pki.tls_config("veh-1"), "cert_file": str(tmp_path / "missing.pem")}
-    async with link_proxy(broker.port) as proxy, running_agent(
-        tmp_path / "agent", "veh-1", link_config(pki, "veh-1", proxy.port, tls=tls)
-    ) as supervisor:
+    async with (
+        link_proxy(broker.port) as proxy,
+        running_agent(
+            tmp_path / "agent", "veh-1", link_config(pki, "veh-1", proxy.port, tls=tls)
+        ) as supervisor,
+    ):
         runner = supervisor.runners["cloud-link"]
-        await until(lambda: runner.context is not None and not runner.context.health.report.ok,
-                    10, "health degraded")
+        await until(
+            lambda: runner.context is not None and not runner.context.health.report.ok,
+            10,
+            "health degraded",
+        )
         assert "TLS setup" in runner.context.health.report.reason  # type: ignore[union-attr]
         assert "missing.pem" in runner.context.health.report.reason  # type: ignore[union-attr]
         assert link_state(supervisor) == "offline"
@@ -119,14 +136,17 @@ async def test_acl_keeps_a_vehicle_out_of_another_vehicles_topics(
             async for message in client.messages:
                 into.append(str(message.topic))
 
-    async with _client(pki, broker.port, "veh-b") as vehicle_b, _client(
-        pki, broker.port, "veh-a"
-    ) as vehicle_a:
+    async with (
+        _client(pki, broker.port, "veh-b") as vehicle_b,
+        _client(pki, broker.port, "veh-a") as vehicle_a,
+    ):
         await vehicle_b.subscribe("vehicles/veh-b/#", qos=1)
         # mosquitto grants a wildcard subscription and applies "read" per message instead.
         await vehicle_a.subscribe([("vehicles/veh-b/#", 1), ("vehicles/veh-a/#", 1)])
-        collectors = [asyncio.create_task(collect(vehicle_b, received_by_b)),
-                      asyncio.create_task(collect(vehicle_a, received_by_a))]
+        collectors = [
+            asyncio.create_task(collect(vehicle_b, received_by_b)),
+            asyncio.create_task(collect(vehicle_a, received_by_a)),
+        ]
         with pytest.raises(PublishRefused, match="Not authorized"):
             await vehicle_a.publish_acked("vehicles/veh-b/state/desired", b"{}")
         await vehicle_b.publish_acked("vehicles/veh-b/events", b"private")
@@ -142,19 +162,62 @@ async def test_acl_keeps_a_vehicle_out_of_another_vehicles_topics(
 async def test_the_agents_own_configuration_works_under_the_acl(
     pki: Pki, broker: LocalBroker, tmp_path: Path
 ) -> None:
-    async with cloud_side(pki, broker.port) as cloud, running_agent(
-        tmp_path / "agent", "veh-a", link_config(pki, "veh-a", broker.port)
-    ) as supervisor:
+    async with (
+        cloud_side(pki, broker.port) as cloud,
+        running_agent(
+            tmp_path / "agent", "veh-a", link_config(pki, "veh-a", broker.port)
+        ) as supervisor,
+    ):
         await until(lambda: link_state(supervisor) == "online", 10)
         bus = supervisor.bus
         await bus.publish("cloud/out/events", {"kind": "hard-brake"})
         await bus.publish("cloud/out/telemetry/chassis", b"\x01\x02")
         await bus.publish("cloud/out/ota/status", {"state": "idle"})
-        await until(lambda: cloud.on("events") and cloud.on("telemetry/chassis")
-                    and cloud.on("ota/status") and cloud.on("state/reported"), 10)
+        await until(
+            lambda: (
+                cloud.on("events")
+                and cloud.on("telemetry/chassis")
+                and cloud.on("ota/status")
+                and cloud.on("state/reported")
+            ),
+            10,
+        )
         await cloud.publish("vehicles/veh-a/commands/ping", json.dumps({"id": "p"}).encode())
         await until(lambda: cloud.on("commands/ping/reply"), 10)
         assert cloud.json_on("commands/ping/reply")[0]["ok"] is True
         assert cloud.json_on("status")[0]["state"] == "online"
         assert link_module(supervisor).uplink.counters.refused_by_broker == 0
     assert all(r.topic.startswith("vehicles/veh-a/") for r in cloud.received)
+
+
+def _agent_toml(pki: Pki, path: Path, port: int, tls: dict[str, str]) -> Path:
+    lines = [
+        "[agent]",
+        'vehicle_id = "veh-1"',
+        f"state_dir = {json.dumps(str(path.parent))}",
+        "[modules.cloud-link.config]",
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        "connect_timeout_s = 2.0",
+        "[modules.cloud-link.config.tls]",
+        *(f"{key} = {json.dumps(value)}" for key, value in tls.items()),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def test_cloud_check_command_tells_success_from_refusal(
+    pki: Pki, broker: LocalBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = _agent_toml(pki, tmp_path / "good.toml", broker.port, pki.tls_config("veh-1"))
+    assert await asyncio.to_thread(cli_main, ["cloud", "check", "--config", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "connected to 127.0.0.1" in out
+    assert "mutual TLS" in out
+    assert "subscription to commands accepted" in out
+    foreign = pki.other_ca.issue_client(tmp_path / "foreign", "veh-1")
+    bad = _agent_toml(
+        pki, tmp_path / "bad.toml", broker.port, pki.tls_config("veh-1", issued=foreign)
+    )
+    assert await asyncio.to_thread(cli_main, ["cloud", "check", "--config", str(bad)]) == 5
+    assert "unknown ca" in capsys.readouterr().out.lower()
