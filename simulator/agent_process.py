@@ -93,8 +93,11 @@ def cross_process_channel(interface: str | None, channel: str | None) -> Iterato
         namespace_context.__exit__(None, None, None)
 
 
-def agent_config(state_dir: Path, channel: CanChannel) -> str:
-    """The agent.toml of a suite run: the fast path alone, in its own process, on ``channel``."""
+def agent_config(state_dir: Path, channel: CanChannel, *, start_timeout_s: float = 10.0) -> str:
+    """The agent.toml of a suite run: the fast path alone, in its own process, on ``channel``.
+
+    ``start_timeout_s`` bounds the fast path's start-up (raise it in an emulated machine).
+    """
     return "\n".join(
         [
             "[agent]",
@@ -106,6 +109,7 @@ def agent_config(state_dir: Path, channel: CanChannel) -> str:
             f'[modules."{FAST_PATH}"]',
             "required = true",
             'isolation = "process"',
+            f"start_timeout_s = {start_timeout_s!r}",
             f'[modules."{FAST_PATH}".config.can]',
             f"interface = {json.dumps(channel.interface)}",
             f"channel = {json.dumps(channel.channel)}",

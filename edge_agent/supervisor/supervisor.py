@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from edge_agent.batch import downsample_encoded
 from edge_agent.bus import Bus, Priority
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import LoadedConfig, ModulePlan
@@ -191,7 +192,8 @@ class Supervisor:
         policy = SpoolPolicy(
             max_bytes=int(settings.max_mb * MIB), reserve_bytes=int(settings.reserve_mb * MIB)
         )
-        self.spool = await AsyncSpool.open(path, policy)
+        # Telemetry is downsampled (same message id) before it is ever dropped.
+        self.spool = await AsyncSpool.open(path, policy, degrade=downsample_encoded)
 
     async def _write_health(self) -> None:
         if self.spool is not None:

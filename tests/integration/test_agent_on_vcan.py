@@ -37,6 +37,7 @@ def can_reader_table() -> str:
     return "\n".join(
         [
             '[modules."can-reader"]',
+            f"start_timeout_s = {START_TIMEOUT_S!r}",
             '[[modules."can-reader".config.buses]]',
             'name = "vehicle"',
             'interface = "socketcan"',
@@ -76,7 +77,9 @@ def test_agent_brakes_for_the_simulator_and_reads_its_frames_on_vcan0(tmp_path: 
     with_reader = "can-reader" in installed_modules()
     state_dir = tmp_path / "state"
     config = tmp_path / "agent.toml"
-    text = agent_config(state_dir, CanChannel("socketcan", "vcan0"))
+    text = agent_config(
+        state_dir, CanChannel("socketcan", "vcan0"), start_timeout_s=START_TIMEOUT_S
+    )
     config.write_text(text + ("\n" + can_reader_table() if with_reader else ""))
     log = tmp_path / "agent.log"
     with log.open("wb") as sink:

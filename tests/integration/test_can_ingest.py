@@ -11,7 +11,7 @@ from typing import Any
 import can
 import pytest
 
-from edge_agent.bus import Bus, OverflowPolicy, Priority
+from edge_agent.bus import Bus, OverflowPolicy
 from edge_agent.can.dbc import load_dbc
 from edge_agent.can.decode import FrameDecoder
 from edge_agent.can.ingest import BusIngest, error_frame_state
@@ -249,7 +249,6 @@ def test_writer_that_opens_its_own_bus_closes_it() -> None:
         received = listener.recv(1.0)
         assert received is not None
         assert received.is_extended_id
-    assert Priority.CONTROL < Priority.BULK
 
 
 def test_ingest_benchmark_reports_its_figures() -> None:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import can
@@ -16,6 +17,7 @@ import pytest
 
 from edge_agent.bus import Priority, RequestFailed
 from edge_agent.can.types import BusStatus, DecodedMessage, FrameToSend
+from edge_agent.clock import SystemClock
 from edge_agent.config import ConfigError, validate_config
 from edge_agent.module_api import ModuleState
 from edge_agent.modules.can_reader import CanReaderModule
@@ -294,9 +296,7 @@ def test_bus_arguments_carry_kernel_filters_for_socketcan(tmp_path: Path) -> Non
     )
     settings = config.modules[NAME].config
     bus_config = settings.buses[0]
-    context: Any = type(
-        "Context", (), {"clock": type("C", (), {"monotonic": staticmethod(lambda: 0.0)})()}
-    )()
+    context: Any = SimpleNamespace(clock=SystemClock())  # all bus_arguments() needs
     connection = BusConnection(bus_config, prepare_bus(bus_config).decoder, settings, context)
     arguments = connection.bus_arguments()
     assert arguments["can_filters"] == [{"can_id": 512, "can_mask": 0x7FF, "extended": False}]
@@ -316,3 +316,30 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert all(0.25 <= delay <= 4.0 for delay in delays)
     assert max(delays[5:]) <= 4.0
     assert min(delays[5:]) >= 2.0
+
+
+def test_bad_frames_are_logged_at_most_once_per_interval(tmp_path: Path) -> None:
+    from edge_agent.modules.can_reader.module import prepare_bus
+
+    config = config_for(tmp_path, [bus_entry("c", "x", BENCH_DBC)], bad_frame_log_interval_s=10)
+    settings = config.modules[NAME].config
+    lines: list[tuple[str, dict[str, Any]]] = []
+
+    def record(level: str) -> Any:
+        return lambda event, **fields: lines.append((level, {"event": event, **fields}))
+
+    log = SimpleNamespace(warning=record("warning"), info=record("info"))
+    context: Any = SimpleNamespace(clock=SystemClock(), log=log)
+    connection = BusConnection(
+        settings.buses[0], prepare_bus(settings.buses[0]).decoder, settings, context
+    )
+    connection.counters.decode_failures = 5
+    connection.tick(100.0)
+    connection.counters.decode_failures = 9
+    connection.tick(105.0)  # within the interval: nothing
+    connection.tick(111.0)
+    assert [(level, fields["new"], fields["total"]) for level, fields in lines] == [
+        ("warning", 5, 5),
+        ("warning", 4, 9),
+    ]
+    assert all(fields["kind"] == "undecodable frames" for _, fields in lines)

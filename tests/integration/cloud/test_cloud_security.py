@@ -1,7 +1,7 @@
 """Security of the cloud link against a real mosquitto: mutual TLS and the vehicle ACL.
 
 Refusals: no client certificate, one from another CA, an expired one, a broker whose
-certificate names another host. The agent keeps running offline and retries with backoff,
+certificate names another host or has expired. The agent keeps running offline and retries with backoff,
 and every connection it ever opens starts with a TLS handshake (never plaintext). Under the
 ACL ``pattern readwrite vehicles/%u/#`` (identity = certificate CN) a vehicle cannot touch
 another vehicle's topics, and the agent's own configuration works.
@@ -39,11 +39,13 @@ pytestmark = needs_mosquitto
 TLS_HANDSHAKE = b"\x16"
 
 
-@pytest.mark.parametrize("case", ["other-ca", "expired", "wrong-host"])
+@pytest.mark.parametrize("case", ["other-ca", "expired", "wrong-host", "expired-server"])
 async def test_refused_certificates_keep_the_agent_offline_and_never_fall_back(
     pki: Pki, tmp_path: Path, case: str
 ) -> None:
-    server = pki.wrong_host_server if case == "wrong-host" else pki.server
+    server = {"wrong-host": pki.wrong_host_server, "expired-server": pki.expired_server}.get(
+        case, pki.server
+    )
     broker = LocalBroker(tmp_path / "broker", tls=pki.broker_tls(server))
     broker.start()
     tls = pki.tls_config("veh-1")
@@ -54,7 +56,8 @@ async def test_refused_certificates_keep_the_agent_offline_and_never_fall_back(
     expected = {
         "other-ca": "unknown ca",
         "expired": "certificate expired",
-        "wrong-host": "certificate verify failed",
+        "wrong-host": "ip address mismatch",
+        "expired-server": "certificate has expired",
     }[case]
     try:
         async with (
