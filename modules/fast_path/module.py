@@ -34,6 +34,10 @@ from edge_agent.can.resources import resolve_data_path
 from edge_agent.module_api import Isolation, Module, ModuleContext
 
 EVENT_QUEUE = 1000
+
+
+class CanChannelUnavailable(RuntimeError):
+    """The fast path's own CAN channel cannot be opened; the message says what to check."""
 HEALTH_PERIOD_S = 1.0
 
 
@@ -57,18 +61,25 @@ class FastPathModule(Module[FastPathConfig]):
         self.policy: PolicyConfig = self.config.policy.to_policy()
         channel = self.config.can
         radar_id, ego_id = self.codec.input_ids
-        self.can_bus = can.Bus(
-            interface=channel.interface,
-            channel=channel.channel,
-            bitrate=channel.bitrate,
-            fd=channel.fd,
-            receive_own_messages=False,
-            can_filters=[
-                {"can_id": radar_id, "can_mask": 0x7FF, "extended": False},
-                {"can_id": ego_id, "can_mask": 0x7FF, "extended": False},
-            ],
-            **channel.options,
-        )
+        try:
+            self.can_bus = can.Bus(
+                interface=channel.interface,
+                channel=channel.channel,
+                bitrate=channel.bitrate,
+                fd=channel.fd,
+                receive_own_messages=False,
+                can_filters=[
+                    {"can_id": radar_id, "can_mask": 0x7FF, "extended": False},
+                    {"can_id": ego_id, "can_mask": 0x7FF, "extended": False},
+                ],
+                **channel.options,
+            )
+        except (OSError, can.CanError, ValueError, NotImplementedError) as error:
+            raise CanChannelUnavailable(
+                f"cannot open CAN channel {channel.channel!r} on interface "
+                f"{channel.interface!r}: {error}; is the link up (ip link show "
+                f"{channel.channel}) and does the interface name exist?"
+            ) from None
         self.context.on_stop(self.can_bus.shutdown)
         self.latency = LatencyWindow()
         self.counters = {
