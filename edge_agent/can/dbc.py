@@ -254,11 +254,14 @@ class _SectionLoader:
         assert block.frame_id is not None
         annotations = self.annotations.get(block.frame_id, [])
         whole = self._try([*common, block, *annotations], strict=True)
-        if isinstance(whole, Database):
+        if isinstance(whole, Database) and whole.messages:
             message: DbcMessage = whole.messages[0]
             return message
         accepted = self._load_block(common, block)
         if accepted is None:
+            return None
+        if not accepted.database.messages:  # cantools parsed the block as no message at all
+            self._skip(block, "not a message definition cantools can read", block.name)
             return None
         dropped = {
             s.name for s in self._signals_of(common, block) if s.name not in accepted.signal_names
@@ -286,7 +289,8 @@ class _SectionLoader:
                 accepted.database = attempt
             else:
                 self._skip(annotation, f"{annotation.describe()} left out: {attempt}", block.name)
-        return accepted.database.messages[0]
+        message = accepted.database.messages[0]
+        return message if isinstance(message, DbcMessage) else None
 
     def _signals_of(self, common: list[Statement], block: Statement) -> list[Any]:
         loaded = self._try([*common, block], strict=False)

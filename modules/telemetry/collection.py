@@ -1,0 +1,118 @@
+"""The telemetry module's collection logic without an event loop: decoded messages in, cuts out.
+
+:class:`Collection` applies a :class:`TelemetryConfig` the way ``TelemetryModule`` does (each
+stream's collection schemes, the capture rules, batches cut by size and by age), but it is
+synchronous and takes its time from the messages, so a recorded drive can be run through it
+faster than real time (``edge-agent bench uplink``). The module keeps its own copy of this
+logic for now; it can delegate ``_build``, ``_ingest`` and the age check here unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_agent.batch import Sample
+from edge_agent.can.types import DecodedMessage
+from edge_agent.modules.telemetry.capture import Capture
+from edge_agent.modules.telemetry.config import TelemetryConfig
+from edge_agent.modules.telemetry.schemes import Collector
+from edge_agent.modules.telemetry.streams import StreamBuffer
+
+CUT_CHECK_S = 0.5
+"""How often the module checks batch ages and capture windows (``module.CUT_CHECK_S``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """Samples that leave together as one batch on ``telemetry/{stream}``.
+
+    ``capture`` names the capture rule that produced them (None for a stream's batch).
+    """
+
+    stream: str
+    priority: str
+    samples: list[Sample]
+    capture: str | None = None
+
+
+class Collection:
+    """Streams, schemes and captures of one telemetry config, driven by message times.
+
+    ``ingest`` takes a decoded message and returns the batches it completed (a full stream
+    buffer, a capture whose window closed); ``tick`` is the periodic age check; ``flush``
+    cuts what is left, as the module does when it stops. Times are the messages' monotonic
+    seconds, so replaying a log gives the same cuts as a drive at real time would.
+    """
+
+    def __init__(self, config: TelemetryConfig) -> None:
+        self.config = config
+        self.messages = 0
+        self.samples = 0
+        self.captures_sent = 0
+        self.rules: dict[str, list[tuple[str, Collector]]] = {}
+        self.buffers: dict[str, StreamBuffer] = {}
+        for stream in config.streams:
+            self.buffers[stream.name] = StreamBuffer(
+                stream.name, stream.priority, config.batch_max_samples, config.batch_max_age_s
+            )
+            for rule in stream.signals:
+                self.rules.setdefault(rule.signal, []).append((stream.name, Collector(rule)))
+        self.captures = [Capture(rule) for rule in config.captures]
+        self.capture_signals = frozenset(
+            {s for c in config.captures for s in c.signals}
+            | {c.when.signal for c in config.captures if c.when is not None}
+        )
+
+    @property
+    def wanted_signals(self) -> frozenset[str]:
+        """Every signal a stream or a capture asks for."""
+        return frozenset(self.rules) | self.capture_signals
+
+    def ingest(self, decoded: DecodedMessage) -> list[Cut]:
+        """Offer every signal of ``decoded`` to its rules and captures; return finished cuts."""
+        self.messages += 1
+        cuts: list[Cut] = []
+        now = decoded.monotonic
+        for signal, value in decoded.signals.items():
+            rules = self.rules.get(signal)
+            sample: Sample | None = None
+            if rules:
+                for stream, collector in rules:
+                    if collector.offer(now, value):
+                        sample = sample or Sample(signal, now, decoded.timestamp, value)
+                        self.samples += 1
+                        if self.buffers[stream].add(sample, now):
+                            cuts.extend(self._cut(stream))
+            if signal in self.capture_signals:
+                sample = sample or Sample(signal, now, decoded.timestamp, value)
+                for capture in self.captures:
+                    finished = capture.observe(sample)
+                    if finished:
+                        cuts.append(self._capture_cut(capture, finished))
+        return cuts
+
+    def tick(self, now: float) -> list[Cut]:
+        """The periodic check: cut streams whose oldest sample waited ``batch_max_age_s``."""
+        cuts: list[Cut] = []
+        for name, buffer in self.buffers.items():
+            if buffer.due(now):
+                cuts.extend(self._cut(name))
+        for capture in self.captures:
+            finished = capture.poll(now)
+            if finished:
+                cuts.append(self._capture_cut(capture, finished))
+        return cuts
+
+    def flush(self) -> list[Cut]:
+        """Cut every stream's partial batch (captures still recording are not sent)."""
+        return [cut for name in self.buffers for cut in self._cut(name)]
+
+    def _cut(self, stream: str) -> list[Cut]:
+        buffer = self.buffers[stream]
+        samples = buffer.take()
+        return [Cut(stream, buffer.priority, samples)] if samples else []
+
+    def _capture_cut(self, capture: Capture, samples: list[Sample]) -> Cut:
+        self.captures_sent += 1
+        rule = capture.rule
+        return Cut(rule.stream, rule.priority, samples, capture=rule.name)

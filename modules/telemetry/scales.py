@@ -1,0 +1,48 @@
+"""DBC conversions as batch-encoder hints: a scaled CAN value travels as the integer it was.
+
+The CAN decoder publishes physical values ``raw * scale + offset``; given the same
+``scale``/``offset`` as a :class:`~edge_agent.batch.LinearScale`, the batch encoder stores
+``raw`` (delta-encoded) instead of searching for a scale itself, and checks every value
+for exactness, so a wrong hint costs bytes, never data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cantools.database.can import Database
+
+from edge_agent.batch import LinearScale
+
+
+def dbc_scales(
+    database: Database, signal_names: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, LinearScale]:
+    """Hints for every signal with a non-trivial linear conversion, by published name.
+
+    ``signal_names`` is the CAN decoder's ``message -> signal -> published name`` map (a VSS
+    mapping), so the hints carry the names the samples will have. A name that two messages
+    publish with different conversions gets no hint (the encoder then finds one itself).
+    """
+    hints: dict[str, LinearScale] = {}
+    conflicting: set[str] = set()
+    for message in database.messages:
+        names = (signal_names or {}).get(message.name, {})
+        for signal in message.signals:
+            hint = _linear(signal)
+            name = names.get(signal.name, signal.name)
+            if hint is None or name in conflicting:
+                continue
+            if hints.setdefault(name, hint) != hint:
+                conflicting.add(name)
+                del hints[name]
+    return hints
+
+
+def _linear(signal: Any) -> LinearScale | None:
+    conversion = signal.conversion
+    scale, offset = conversion.scale, conversion.offset
+    if scale == 1 and offset == 0:
+        return None
+    return LinearScale(float(scale), float(offset))
