@@ -7,7 +7,11 @@ the fuzzer mutates, so the search starts close to the interesting code paths.
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
+import tarfile
+import tempfile
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +26,10 @@ from edge_agent.can.logs import parse_candump_line
 from edge_agent.can.resources import resolve_data_path
 from edge_agent.config import ConfigError, validate_config
 from edge_agent.config.desired import parse_desired, validate_desired
+from edge_agent.modules.ota.job import parse_job
+from edge_agent.ota.bundle import read_manifest
+from edge_agent.ota.errors import OtaError
+from edge_agent.ota.extract import extract_payload
 
 VEHICLE_DBC = resolve_data_path("package:edge_agent.simulator/data/vehicle.dbc")
 
@@ -100,6 +108,38 @@ def desired_state(data: bytes) -> object:
     return validate_desired(_BASE, parse_desired(data))
 
 
+def ota_job(data: bytes) -> object:
+    """Bytes -> an OTA job payload from ``ota/jobs`` -> validation."""
+    return parse_job(data)
+
+
+_SCRATCH = Path(tempfile.mkdtemp(prefix="edge-agent-fuzz-"))
+
+
+def ota_bundle(data: bytes) -> object:
+    """Bytes -> a bundle archive on disk -> manifest reading, member scan and extraction."""
+    archive = _SCRATCH / "bundle.tar"
+    archive.write_bytes(data)
+    destination = _SCRATCH / "slot"
+    shutil.rmtree(destination, ignore_errors=True)
+    destination.mkdir()
+    read_manifest(archive)
+    return extract_payload(archive, destination, max_bytes=1 << 20)
+
+
+def _seed_bundle() -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, body in (
+            ("manifest.json", json.dumps({"version": "1.2.3", "hardware_ids": ["pi4"]}).encode()),
+            ("payload/bin/edge-agent", b"#!/bin/sh\n"),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return out.getvalue()
+
+
 def _seed_batch() -> bytes:
     samples = [
         Sample("EgoSpeed", 100.0 + i * 0.01, 1.8e9 + i * 0.01, 50.0 + i * 0.1) for i in range(20)
@@ -143,6 +183,13 @@ def targets() -> list[Target]:
                 ).encode()
             ],
         ),
+        Target(
+            "ota-job",
+            ota_job,
+            (OtaError,),
+            [b'{"id": "job-1", "target": "edge-agent", "version": "2.0.0"}'],
+        ),
+        Target("ota-bundle", ota_bundle, (OtaError,), [_seed_bundle()]),
     ]
 
 
