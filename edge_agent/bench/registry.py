@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "batch": "edge_agent.bench.batch:bench_from_args",
     "spool": "edge_agent.bench.spool:bench_from_args",
     "drain": "edge_agent.bench.drain:bench_from_args",
+    "uplink": "edge_agent.modules.telemetry.uplink_bench:bench_from_args",
 }
 
 
@@ -26,3 +27,12 @@ def run_benchmark(name: str, args: argparse.Namespace) -> dict[str, Any]:
         importlib.import_module(module_name), function_name
     )
     return function(args)
+
+
+def render_benchmark(name: str, result: dict[str, Any]) -> str | None:
+    """The human-readable form of ``result``: its module's ``render_text``, if it has one."""
+    module_name, _, _ = BENCHMARKS[name].partition(":")
+    render: Callable[[dict[str, Any]], str] | None = getattr(
+        importlib.import_module(module_name), "render_text", None
+    )
+    return None if render is None else render(result)

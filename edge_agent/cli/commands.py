@@ -158,11 +158,14 @@ def show_status(args: argparse.Namespace) -> int:
 
 def run_bench(args: argparse.Namespace) -> int:
     """``edge-agent bench NAME``: run a benchmark and print its figures."""
-    from edge_agent.bench.registry import run_benchmark
+    from edge_agent.bench.registry import render_benchmark, run_benchmark
 
     result = run_benchmark(args.name, args)
+    text = None if args.json else render_benchmark(args.name, result)
     if args.json:
         print(json.dumps(result))
+    elif text is not None:
+        print(text)
     else:
         json.dump(result, sys.stdout, indent=2)
         print()

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--log", help="recorded drive (candump .log/.asc/.blf)")
     bench.add_argument("--dbc", help="DBC file for --log")
     bench.add_argument("--config", help="agent.toml whose settings apply")
+    bench.add_argument(
+        "--hours-per-day", type=float, help="driving hours per day for monthly figures (uplink: 2)"
+    )
     bench.set_defaults(handler=commands.run_bench)
 
     # Command groups of other capabilities register here, one line each.

@@ -158,9 +158,11 @@ class StreamTotals:
 
 @dataclass
 class FrameCounts:
-    """What became of the frames: decoded, or why not. ``wrong_length`` counts every frame
-    whose length differs from its DBC message's (shorter ones are not decoded, longer ones
-    are, from their first bytes, as the CAN reader does)."""
+    """What became of the frames: decoded, or why not.
+
+    ``wrong_length`` counts every frame whose length differs from its DBC message's (shorter
+    ones are not decoded, longer ones are, from their first bytes, as the CAN reader does).
+    """
 
     total: int = 0
     decoded: int = 0
@@ -301,7 +303,9 @@ def estimate_uplink(
     return estimate
 
 
-def _decode(frame: can.Message, decoder: FrameDecoder, counts: FrameCounts) -> DecodedMessage | None:
+def _decode(
+    frame: can.Message, decoder: FrameDecoder, counts: FrameCounts
+) -> DecodedMessage | None:
     codec = decoder.codecs.get(frame.arbitration_id)
     if (
         codec is not None

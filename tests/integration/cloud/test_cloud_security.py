@@ -1,10 +1,10 @@
 """Security of the cloud link against a real mosquitto: mutual TLS and the vehicle ACL.
 
 Refusals: no client certificate, one from another CA, an expired one, a broker whose
-certificate names another host or has expired. The agent keeps running offline and retries with backoff,
-and every connection it ever opens starts with a TLS handshake (never plaintext). Under the
-ACL ``pattern readwrite vehicles/%u/#`` (identity = certificate CN) a vehicle cannot touch
-another vehicle's topics, and the agent's own configuration works.
+certificate names another host or has expired. The agent keeps running offline and retries
+with backoff, and every connection it ever opens starts with a TLS handshake (never
+plaintext). Under the ACL ``pattern readwrite vehicles/%u/#`` (identity = certificate CN) a
+vehicle cannot touch another vehicle's topics, and the agent's own configuration works.
 """
 
 from __future__ import annotations
