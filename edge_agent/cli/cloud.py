@@ -7,11 +7,10 @@ import asyncio
 import time
 from pathlib import Path
 
-from edge_agent.cli.exit_codes import UserError
+from edge_agent.cli.exit_codes import Exit, UserError
 from edge_agent.config import ConfigError, load_config
 
-# Distinct from the core statuses in edge_agent.cli.exit_codes.
-BROKER_UNREACHABLE = 5
+BROKER_UNREACHABLE = Exit.BROKER_UNREACHABLE
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

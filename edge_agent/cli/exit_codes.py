@@ -13,6 +13,7 @@ class Exit(enum.IntEnum):
     BAD_INPUT = 2
     NO_AGENT = 3
     REQUIRED_MODULE_FAILED = 4
+    BROKER_UNREACHABLE = 5
     INTERRUPTED = 130
 
 

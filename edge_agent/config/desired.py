@@ -52,7 +52,9 @@ def validate_desired(current: LoadedConfig, document: dict[str, Any]) -> LoadedC
         "agent": current.agent.agent.model_dump(mode="json"),
         "modules": document["modules"],
     }
-    return validate_config(data, source=f"desired state {document.get('version', '?')}")
+    loaded = validate_config(data, source=f"desired state {document.get('version', '?')}")
+    loaded.desired_version = document.get("version")
+    return loaded
 
 
 def store_last_good(state_dir: Path, document: dict[str, Any]) -> None:

@@ -37,6 +37,7 @@ class LoadedConfig:
     agent: AgentConfig
     modules: dict[str, ModulePlan] = field(default_factory=dict)
     source: str = ""
+    desired_version: Any = None
 
 
 def _parse_env_value(raw: str) -> Any:

@@ -62,7 +62,7 @@ class Supervisor:
         self.started_at = time.time()
         self.ready = False
         self.loop_lag_s = 0.0
-        self.desired_version: Any = None
+        self.desired_version: Any = config.desired_version
         self._exit_status: int | None = None
         self.spool: AsyncSpool | None = None
         self.spool_stats: dict[str, Any] = {}

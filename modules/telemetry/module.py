@@ -66,6 +66,7 @@ class TelemetryModule(Module[TelemetryConfig]):
         self._trust = WallClockTrust(self.config.clock_trust)
         self._boot_id = current_boot_id()
         self._cutting: set[asyncio.Task[None]] = set()
+        self._stream_locks: dict[str, asyncio.Lock] = {}
         self._build(self.config)
 
     def _build(self, config: TelemetryConfig) -> None:
@@ -141,6 +142,14 @@ class TelemetryModule(Module[TelemetryConfig]):
         task.add_done_callback(self._cutting.discard)
 
     async def _encode_and_spool(self, stream: str, priority: str, samples: list[Sample]) -> None:
+        # One cut per stream at a time: batches reach the spool in sequence order.
+        lock = self._stream_locks.setdefault(stream, asyncio.Lock())
+        async with lock:
+            await self._encode_and_spool_in_order(stream, priority, samples)
+
+    async def _encode_and_spool_in_order(
+        self, stream: str, priority: str, samples: list[Sample]
+    ) -> None:
         sequence = self._sequences.get(stream, 0) + 1
         self._sequences[stream] = sequence
         message_id = new_message_id()
