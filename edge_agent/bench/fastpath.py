@@ -24,13 +24,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import cantools
+
+from edge_agent.bench.broker import mosquitto_binary
 from edge_agent.bench.netns import CHANNEL, in_namespace, multicast_namespace
 from edge_agent.bench.report import machine
+from edge_agent.can.resources import resolve_data_path
 from edge_agent.discovery import installed_modules
 
+VEHICLE_DBC = "package:edge_agent.simulator/data/vehicle.dbc"
 LOAD_CHANNEL = "239.74.163.3"
 # udp_multicast sockets bind the port on every address: a second channel needs its own port,
 # or each would also receive the other's traffic.
@@ -39,43 +46,40 @@ PYTHON = [sys.executable, "-P"]
 
 
 def _toml_value(value: Any) -> str:
+    """``value`` as TOML (inline tables and arrays for nested data)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, dict):
+        return (
+            "{ "
+            + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+            + " }"
+        )
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return json.dumps(str(value))
 
 
 def _module_table(name: str, settings: dict[str, Any]) -> list[str]:
-    """TOML lines for one module; nested dicts become sub-tables, lists of dicts arrays."""
-    lines: list[str] = []
-
-    def emit(prefix: str, table: dict[str, Any]) -> None:
-        lines.append(f"[{prefix}]")
-        nested = {k: v for k, v in table.items() if isinstance(v, dict)}
-        arrays = {
-            k: v for k, v in table.items() if isinstance(v, list) and v and isinstance(v[0], dict)
-        }
-        for key, value in table.items():
-            if key in nested or key in arrays:
-                continue
-            if isinstance(value, list):
-                lines.append(f"{key} = [{', '.join(_toml_value(v) for v in value)}]")
-            else:
-                lines.append(f"{key} = {_toml_value(value)}")
-        for key, value in nested.items():
-            emit(f"{prefix}.{key}", value)
-        for key, items in arrays.items():
-            for item in items:
-                lines.append(f"[[{prefix}.{key}]]")
-                lines.extend(f"{k} = {_toml_value(v)}" for k, v in item.items())
-
-    emit(f'modules."{name}"', settings)
-    return lines
+    """TOML lines for one module's table."""
+    return [f'[modules."{name}"]', *(f"{k} = {_toml_value(v)}" for k, v in settings.items())]
 
 
-def load_profile(state_dir: Path) -> dict[str, dict[str, Any]]:
-    """The modules that make up the load, as far as they are installed."""
+def _dbc_signals() -> list[str]:
+    database: Any = cantools.database.load_file(str(resolve_data_path(VEHICLE_DBC)))
+    return sorted({s.name for m in database.messages for s in m.signals})
+
+
+def load_profile(broker_port: int | None) -> dict[str, dict[str, Any]]:
+    """The modules that make up the load, as far as they are installed.
+
+    CAN ingest of the flooded channel (decode and publish every frame), telemetry keeping
+    every signal at its native rate plus a hard-braking capture (batch encoding and zstd
+    compression, durable spool writes), and the cloud link uploading to a broker in the same
+    namespace (when mosquitto is installed).
+    """
     installed = installed_modules()
     profile: dict[str, dict[str, Any]] = {}
     if "can-reader" in installed:
@@ -86,17 +90,41 @@ def load_profile(state_dir: Path) -> dict[str, dict[str, Any]]:
                         "name": "powertrain",
                         "interface": "udp_multicast",
                         "channel": LOAD_CHANNEL,
-                        "dbc": "package:edge_agent.simulator/data/vehicle.dbc",
+                        "dbc": VEHICLE_DBC,
+                        "options": {"port": LOAD_PORT},
                     }
                 ]
             }
         }
     if "telemetry" in installed:
-        profile["telemetry"] = {}
+        profile["telemetry"] = {
+            "config": {
+                "batch_max_samples": 20_000,
+                "batch_max_age_s": 2.0,
+                "streams": [
+                    {
+                        "name": "everything",
+                        "signals": [{"signal": name} for name in _dbc_signals()],
+                    }
+                ],
+                "captures": [
+                    {
+                        "name": "hard-braking",
+                        "stream": "hard-braking",
+                        "when": {"signal": "LongitudinalAccel", "op": "<", "value": -4.0},
+                        "signals": ["EgoSpeed", "LongitudinalAccel", "BrakePressure"],
+                    }
+                ],
+            }
+        }
+    if "cloud-link" in installed and broker_port is not None:
+        profile["cloud-link"] = {"config": {"host": "127.0.0.1", "port": broker_port, "tls": False}}
     return profile
 
 
-def write_config(path: Path, state_dir: Path, isolation: str, load: bool) -> list[str]:
+def write_config(
+    path: Path, state_dir: Path, isolation: str, load: bool, broker_port: int | None = None
+) -> list[str]:
     """Write the phase's agent.toml; return the names of the load modules enabled."""
     lines = [
         "[agent]",
@@ -112,7 +140,7 @@ def write_config(path: Path, state_dir: Path, isolation: str, load: bool) -> lis
         "config": {"can": {"interface": "udp_multicast", "channel": CHANNEL}},
     }
     lines += _module_table("fast-path", fast_path)
-    profile = load_profile(state_dir) if load else {}
+    profile = load_profile(broker_port) if load else {}
     for name, settings in profile.items():
         lines += ["", *_module_table(name, settings)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -140,13 +168,20 @@ def _wait_running(state_dir: Path, agent: subprocess.Popen[bytes], timeout: floa
 
 
 def run_phase(
-    namespace: str, *, isolation: str, load: bool, seconds: float, rate: float, load_rate: float
+    namespace: str,
+    *,
+    isolation: str,
+    load: bool,
+    seconds: float,
+    rate: float,
+    load_rate: float,
+    broker_port: int | None = None,
 ) -> dict[str, Any]:
     """One phase with a fresh agent; returns latency percentiles and what ran."""
     with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as scratch:
         state_dir = Path(scratch) / "state"
         config = Path(scratch) / "agent.toml"
-        load_modules = write_config(config, state_dir, isolation, load)
+        load_modules = write_config(config, state_dir, isolation, load, broker_port)
         log = (Path(scratch) / "agent.log").open("wb")
         agent = subprocess.Popen(
             in_namespace(namespace, [*PYTHON, "-m", "edge_agent", "run", "--config", str(config)]),
@@ -211,6 +246,8 @@ def run_phase(
         fast = modules.get("fast-path", {}).get("details", {})
         latency = fast.get("latency_ms", {})
         reader = modules.get("can-reader", {}).get("details", {})
+        telemetry = modules.get("telemetry", {}).get("details", {})
+        cloud = modules.get("cloud-link", {}).get("details", {})
         return {
             "isolation": isolation,
             "p50_ms": latency.get("p50_ms"),
@@ -222,16 +259,54 @@ def run_phase(
             "load_modules": load_modules,
             "load_sent_frames_per_s": traffic_out.get("frames_per_s", 0),
             "load_ingested": reader,
+            "load_telemetry": telemetry,
+            "load_cloud": cloud,
+            "spool": health.get("spool", {}),
         }
+
+
+@contextmanager
+def _namespace_broker(namespace: str) -> Iterator[int | None]:
+    """A plaintext mosquitto on the namespace's loopback for the uploads, if installed."""
+    binary = mosquitto_binary()
+    if binary is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="edge-agent-bench-broker-") as scratch:
+        port = 18883
+        conf = Path(scratch) / "mosquitto.conf"
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        broker = subprocess.Popen(
+            in_namespace(namespace, [binary, "-c", str(conf)]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(0.5)
+            yield port if broker.poll() is None else None
+        finally:
+            broker.terminate()
+            broker.wait(timeout=10)
 
 
 def run_fastpath_benchmark(seconds: float, rate: float, load_rate: float) -> dict[str, Any]:
     """All phases in one namespace; the ratio is loaded p99 over idle p99."""
-    with multicast_namespace("ea-bench") as namespace:
-        common = {"seconds": seconds, "rate": rate, "load_rate": load_rate}
-        idle = run_phase(namespace, isolation="process", load=False, **common)
-        loaded = run_phase(namespace, isolation="process", load=True, **common)
-        in_loop = run_phase(namespace, isolation="in-loop", load=True, **common)
+    with multicast_namespace("ea-bench") as namespace, _namespace_broker(namespace) as port:
+
+        def phase(isolation: str, load: bool) -> dict[str, Any]:
+            return run_phase(
+                namespace,
+                isolation=isolation,
+                load=load,
+                seconds=seconds,
+                rate=rate,
+                load_rate=load_rate,
+                broker_port=port,
+            )
+
+        idle = phase("process", load=False)
+        loaded = phase("process", load=True)
+        in_loop = phase("in-loop", load=True)
     keys = ("p50_ms", "p99_ms", "p999_ms", "max_ms")
     ratio = None
     if idle["p99_ms"] and loaded["p99_ms"]:

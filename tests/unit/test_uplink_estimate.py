@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import zlib
 
 import can
 import msgpack
+import pytest
 import zstandard
 from cantools.database.can import Database
 from hypothesis import given, settings
@@ -78,8 +78,8 @@ def test_collection_sends_a_capture_when_its_window_closes() -> None:
                 stream="captures",
                 when=Condition(signal="Accel", op="<", value=-6.0),
                 signals=["Speed"],
-                pre_s=0.2,
-                post_s=0.2,
+                pre_s=0.25,
+                post_s=0.25,
             )
         ]
     )
@@ -90,7 +90,8 @@ def test_collection_sends_a_capture_when_its_window_closes() -> None:
         cuts += collection.ingest(decoded(i * 0.1, Speed=float(i), Accel=accel))
     (capture,) = cuts
     assert capture.capture == "hard-braking"
-    assert [s.value for s in capture.samples] == [3.0, 4.0, 5.0, 6.0]
+    # 0.25 s before the trigger at 0.5 s, then up to the sample that closes the window
+    assert [s.value for s in capture.samples] == [3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
     assert collection.captures_sent == 1
 
 
@@ -186,7 +187,7 @@ def test_native_rate_keeps_every_value_and_cuts_by_size() -> None:
     estimate = estimate_uplink(frames, FrameDecoder(database), config, BatchEncoder())
     assert (estimate.samples, estimate.batches) == (100, 3)
     assert estimate.streams["signals"].signals == {"EgoSpeed"}
-    assert estimate.frames.seconds == 0.99
+    assert estimate.frames.seconds == pytest.approx(0.99)
 
 
 def test_age_cuts_follow_the_module_timer() -> None:
@@ -261,4 +262,4 @@ def test_any_candump_text_is_counted_never_fatal(lines: list[str]) -> None:
     )
     assert counts.decoded + not_decoded == counts.total
     assert estimate.samples == estimate.json_objects == estimate.msgpack_objects
-    assert zlib.crc32(b"") == 0  # keep zlib imported for parity with the fuzz helpers
+    assert estimate.samples >= 3 * counts.decoded  # every message has 3 or more signals
