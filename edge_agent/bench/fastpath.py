@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -38,6 +39,9 @@ from edge_agent.can.resources import resolve_data_path
 from edge_agent.discovery import installed_modules
 
 VEHICLE_DBC = "package:edge_agent.simulator/data/vehicle.dbc"
+# With two CPUs or more, the agent's process is pinned to CPU 0 and the fast path's to CPU 1,
+# as docs/fast-path.md recommends for a vehicle.
+PINNED = bool(1) and len(os.sched_getaffinity(0)) >= 2
 LOAD_CHANNEL = "239.74.163.3"
 # udp_multicast sockets bind the port on every address: a second channel needs its own port,
 # or each would also receive the other's traffic.
@@ -123,12 +127,19 @@ def load_profile(broker_port: int | None) -> dict[str, dict[str, Any]]:
 
 
 def write_config(
-    path: Path, state_dir: Path, isolation: str, load: bool, broker_port: int | None = None
+    path: Path,
+    state_dir: Path,
+    isolation: str,
+    load: bool,
+    broker_port: int | None = None,
+    *,
+    pinned: bool = False,
 ) -> list[str]:
     """Write the phase's agent.toml; return the names of the load modules enabled."""
     lines = [
         "[agent]",
         'vehicle_id = "bench-1"',
+        *(["cpu_affinity = [0]"] if pinned else []),
         f"state_dir = {_toml_value(state_dir)}",
         'log_level = "warning"',
         'log_format = "json"',
@@ -137,6 +148,7 @@ def write_config(
     fast_path = {
         "isolation": isolation,
         "required": True,
+        **({"cpu_affinity": [1]} if pinned and isolation == "process" else {}),
         "config": {"can": {"interface": "udp_multicast", "channel": CHANNEL}},
     }
     lines += _module_table("fast-path", fast_path)
@@ -181,7 +193,7 @@ def run_phase(
     with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as scratch:
         state_dir = Path(scratch) / "state"
         config = Path(scratch) / "agent.toml"
-        load_modules = write_config(config, state_dir, isolation, load, broker_port)
+        load_modules = write_config(config, state_dir, isolation, load, broker_port, pinned=PINNED)
         log = (Path(scratch) / "agent.log").open("wb")
         agent = subprocess.Popen(
             in_namespace(namespace, [*PYTHON, "-m", "edge_agent", "run", "--config", str(config)]),
@@ -318,6 +330,7 @@ def run_fastpath_benchmark(seconds: float, rate: float, load_rate: float) -> dic
         "ratio_p99": ratio,
         "loaded_in_loop": {k: in_loop[k] for k in keys},
         "phases": {"idle": idle, "loaded": loaded, "loaded_in_loop": in_loop},
+        "cpu_affinity": {"agent": [0], "fast_path": [1]} if PINNED else None,
         "radar_rate_hz": rate,
         "seconds_per_phase": seconds,
         "machine": machine(),

@@ -18,6 +18,8 @@ from edge_agent.config.desired import load_last_good, validate_desired
 from edge_agent.discovery import installed_modules
 from edge_agent.health import HealthFile, NoAgentRunning
 from edge_agent.logs import configure_logging
+from edge_agent.process.affinity import apply_cpu_affinity
+from edge_agent.process.launcher import lower_agent_priority
 from edge_agent.spool import SpoolLocked
 
 
@@ -61,6 +63,9 @@ def run_agent(args: argparse.Namespace) -> int:
     except OSError as error:
         raise UserError(f"agent.state_dir: cannot create {settings.state_dir}: {error}") from None
     loaded = _with_last_good_desired_state(loaded)
+    # Before any thread starts: threads inherit the affinity of the thread that creates them.
+    apply_cpu_affinity(settings.cpu_affinity)
+    lower_agent_priority(settings.nice)
 
     async def main() -> int:
         return await Supervisor(loaded).run()

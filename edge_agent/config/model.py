@@ -32,6 +32,19 @@ class AgentSettings(BaseModel):
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console on a terminal, JSON lines otherwise."
     )
+    cpu_affinity: list[int] | None = Field(
+        default=None,
+        min_length=1,
+        description="CPUs the agent's own process may use (e.g. [0]); leave the others to "
+        "process-isolated modules such as the fast path, which set their own.",
+    )
+    nice: int = Field(
+        default=5,
+        ge=0,
+        le=19,
+        description="Lower the agent's own priority by this much so its bulk work yields the "
+        "CPU to process-isolated modules (the fast path), which keep the original priority.",
+    )
     watchdog_max_loop_lag_s: float = Field(
         default=0.5,
         gt=0,
@@ -83,6 +96,11 @@ class ModuleSettings(BaseModel):
         default=None,
         description="Run in the agent's loop ('in-loop') or a child process ('process'); "
         "default: what the module declares.",
+    )
+    cpu_affinity: list[int] | None = Field(
+        default=None,
+        min_length=1,
+        description="CPUs a process-isolated module's child may use (e.g. [1]).",
     )
     entry_point: str | None = Field(
         default=None,

@@ -22,6 +22,7 @@ from edge_agent.clock import SystemClock
 from edge_agent.discovery import import_module_class
 from edge_agent.logs import configure_logging
 from edge_agent.module_api import ModuleContext
+from edge_agent.process.affinity import apply_cpu_affinity
 from edge_agent.process.proxy import ALIVE_INTERVAL_S
 from edge_agent.process.wire import encode_frame, read_frame
 
@@ -108,6 +109,7 @@ async def _serve(fd: int) -> int:
         return 2
     host = _Host(reader, writer)
     configure_logging(init["log_level"], init["log_format"])
+    apply_cpu_affinity(init.get("cpu_affinity"))
     bus = Bus()
     context = ModuleContext(
         name=init["name"],

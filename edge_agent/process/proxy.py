@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 
 from edge_agent.bus import OverflowPolicy, Priority, Subscription
 from edge_agent.module_api import Module, ModuleContext
+from edge_agent.process.launcher import launcher
 from edge_agent.process.wire import encode_frame, read_frame
 
 # The child reports liveness every ALIVE_INTERVAL_S; missing it for LIVENESS_TIMEOUT_S makes
@@ -47,13 +49,15 @@ class ProcessModuleProxy(Module[BaseModel]):
         log_level: str = "info",
         log_format: str = "json",
         stop_grace_s: float = 2.0,
+        cpu_affinity: list[int] | None = None,
     ) -> None:
         super().__init__(config, context)
         self.target = target
         self._log_level = log_level
         self._log_format = log_format
         self._stop_grace_s = stop_grace_s
-        self._process: asyncio.subprocess.Process | None = None
+        self._cpu_affinity = cpu_affinity
+        self._process: subprocess.Popen[bytes] | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._last_alive = 0.0
@@ -75,14 +79,16 @@ class ProcessModuleProxy(Module[BaseModel]):
         """Start the child process and hand it the module, its config and its context."""
         parent_end, child_end = socket.socketpair()
         try:
-            self._process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-P",  # never let the working directory shadow the installed package
-                "-m",
-                "edge_agent.process.host",
-                str(child_end.fileno()),
+            self._process = await launcher().spawn(
+                [
+                    sys.executable,
+                    "-P",  # never let the working directory shadow the installed package
+                    "-m",
+                    "edge_agent.process.host",
+                    str(child_end.fileno()),
+                ],
                 pass_fds=(child_end.fileno(),),
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
                 # The child must resolve the module class exactly as the agent did.
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
             )
@@ -98,6 +104,7 @@ class ProcessModuleProxy(Module[BaseModel]):
             state_dir=str(self.context.state_dir),
             vehicle_id=self.context.vehicle_id,
             log_level=self._log_level,
+            cpu_affinity=self._cpu_affinity,
             log_format=self._log_format,
         )
 
@@ -171,9 +178,7 @@ class ProcessModuleProxy(Module[BaseModel]):
     async def _exit_text(self) -> str:
         if self._process is None:
             return "never started"
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(1.0):
-                await self._process.wait()
+        await self._exited_within(self._process, 1.0)
         code = self._process.returncode
         return "still running" if code is None else f"status {code}"
 
@@ -191,10 +196,10 @@ class ProcessModuleProxy(Module[BaseModel]):
         await self._kill_if_running()
 
     @staticmethod
-    async def _exited_within(process: asyncio.subprocess.Process, grace_s: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(grace_s):
-                await process.wait()
+    async def _exited_within(process: subprocess.Popen[bytes], grace_s: float) -> bool:
+        """Wait for (and reap) the child for up to ``grace_s``; whether it has exited."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            await asyncio.to_thread(process.wait, grace_s)
         return process.returncode is not None
 
     async def _kill_if_running(self) -> None:
@@ -202,9 +207,7 @@ class ProcessModuleProxy(Module[BaseModel]):
         if process is not None and process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await process.wait()
+            await self._exited_within(process, 1.0)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -216,6 +216,7 @@ class ModuleRunner:
                 log_level=level,
                 log_format=log_format,
                 stop_grace_s=self.settings.stop_timeout_s * 0.6,
+                cpu_affinity=self.settings.cpu_affinity,
             )
         return module_class(self.plan.config, self.context)
 

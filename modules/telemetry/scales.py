@@ -8,12 +8,14 @@ for exactness, so a wrong hint costs bytes, never data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cantools.database.can import Database
 
 from edge_agent.batch import LinearScale
+from edge_agent.can.dbc import load_dbc
+from edge_agent.can.resources import resolve_data_path
 
 
 def dbc_scales(
@@ -38,6 +40,24 @@ def dbc_scales(
                 conflicting.add(name)
                 del hints[name]
     return hints
+
+
+def load_scale_hints(paths: Iterable[str]) -> dict[str, LinearScale]:
+    """Hints from the DBC files at ``paths`` (``package:`` paths allowed), merged.
+
+    A name the files scale differently gets no hint. Raises ``edge_agent.can.dbc.DbcError``
+    when a file cannot be read or holds no usable message (it is loaded leniently).
+    """
+    merged: dict[str, LinearScale] = {}
+    conflicting: set[str] = set()
+    for path in paths:
+        for name, hint in dbc_scales(load_dbc(resolve_data_path(path)).database).items():
+            if name in conflicting:
+                continue
+            if merged.setdefault(name, hint) != hint:
+                conflicting.add(name)
+                del merged[name]
+    return merged
 
 
 def _linear(signal: Any) -> LinearScale | None:

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from edge_agent.can.dbc import load_dbc
 from edge_agent.cli.main import main
+from edge_agent.modules.telemetry.uplink_bench import telemetry_settings
 from edge_agent.simulator.dbc import vehicle_dbc_path
 from edge_agent.simulator.runner import record_scenario
 from edge_agent.simulator.scenarios import get_scenario
@@ -190,3 +192,19 @@ def test_unusable_input_exits_2_with_one_line(
     assert expected in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
+
+
+def test_the_documented_long_batch_config_keeps_every_signal_the_drive_carries() -> None:
+    path = Path(__file__).resolve().parents[2] / "docs" / "uplink" / "long-batches.toml"
+    settings = telemetry_settings(str(path))
+    database = load_dbc(vehicle_dbc_path()).database
+    sent = {
+        signal.name
+        for message in database.messages
+        if message.name != "AebBrakeRequest"  # the agent sends it, the vehicle does not
+        for signal in message.signals
+    }
+    (stream,) = settings.config.streams
+    assert {rule.signal for rule in stream.signals} == sent
+    assert all(rule.scheme == "all" for rule in stream.signals)
+    assert (settings.config.batch_max_samples, settings.config.batch_max_age_s) == (50_000, 60.0)

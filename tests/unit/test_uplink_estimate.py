@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import can
 import msgpack
@@ -32,7 +33,7 @@ from edge_agent.modules.telemetry.estimate import (
     json_lines,
     native_rate_config,
 )
-from edge_agent.modules.telemetry.scales import dbc_scales
+from edge_agent.modules.telemetry.scales import dbc_scales, load_scale_hints
 from edge_agent.modules.telemetry.uplink_report import render_text
 from edge_agent.simulator.dbc import vehicle_dbc_path
 
@@ -147,6 +148,19 @@ def test_dbc_scales_drop_a_name_two_messages_scale_differently() -> None:
     )
     hints = dbc_scales(load_dbc_text(text).database)
     assert hints == {"Volt": LinearScale(0.1, 0.0)}
+
+
+def test_scale_hints_load_from_dbc_files(tmp_path: Path) -> None:
+    other = tmp_path / "other.dbc"
+    other.write_text(
+        'VERSION ""\nNS_ :\nBS_:\nBU_: A\n'
+        'BO_ 1 One: 8 A\n SG_ EgoSpeed : 0|16@1+ (0.02,0) [0|300] "" A\n'
+        ' SG_ Pressure : 16|16@1+ (0.1,0) [0|25] "" A\n'
+    )
+    hints = load_scale_hints(["package:edge_agent.simulator/data/vehicle.dbc", str(other)])
+    assert "EgoSpeed" not in hints  # scaled differently by the two files
+    assert hints["Pressure"] == LinearScale(0.1, 0.0)
+    assert hints["YawRate"] == LinearScale(0.01, 0.0)
 
 
 def test_frames_that_do_not_decode_are_counted() -> None:
