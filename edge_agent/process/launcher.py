@@ -17,7 +17,7 @@ import queue
 import subprocess
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 _Request = tuple[list[str], dict[str, Any], "concurrent.futures.Future[subprocess.Popen[bytes]]"]
 
@@ -36,7 +36,8 @@ class Launcher:
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                future.set_result(subprocess.Popen(args, **options))
+                child = subprocess.Popen(args, **options)
+                future.set_result(cast("subprocess.Popen[bytes]", child))
             except BaseException as error:
                 future.set_exception(error)
 
