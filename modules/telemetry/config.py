@@ -93,6 +93,11 @@ class TelemetryConfig(BaseModel):
         default=20_000, ge=10, description="Decoded messages waiting; the oldest go when full."
     )
     clock_trust: TrustPolicy = TrustPolicy.AUTO
+    scale_dbc: list[str] = Field(
+        default_factory=list,
+        description="DBC files (or package:PKG/path) whose signal conversions are handed to "
+        "the batch encoder as hints, so scaled values travel as small integers.",
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> TelemetryConfig:

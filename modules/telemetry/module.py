@@ -27,10 +27,12 @@ from edge_agent.batch import (
     new_message_id,
 )
 from edge_agent.bus import Message, OverflowPolicy
+from edge_agent.can.dbc import DbcError
 from edge_agent.can.types import DecodedMessage
 from edge_agent.module_api import Module
 from edge_agent.modules.telemetry.capture import Capture
 from edge_agent.modules.telemetry.config import TelemetryConfig
+from edge_agent.modules.telemetry.scales import load_scale_hints
 from edge_agent.modules.telemetry.schemes import Collector
 from edge_agent.modules.telemetry.streams import StreamBuffer
 from edge_agent.spool import SpoolPriority
@@ -68,6 +70,7 @@ class TelemetryModule(Module[TelemetryConfig]):
         self._cutting: set[asyncio.Task[None]] = set()
         self._stream_locks: dict[str, asyncio.Lock] = {}
         self._build(self.config)
+        self._scales = await asyncio.to_thread(load_scale_hints, self.config.scale_dbc)
 
     def _build(self, config: TelemetryConfig) -> None:
         self._rules: dict[str, list[tuple[str, Collector]]] = {}
@@ -164,6 +167,7 @@ class TelemetryModule(Module[TelemetryConfig]):
             resolution=MICROSECONDS if self.config.resolution == "us" else MILLISECONDS,
             message_id=message_id,
             boot_id=self._boot_id,
+            scales=self._scales,
         )
         spool = self.context.spool
         if spool is None:
@@ -219,6 +223,11 @@ class TelemetryModule(Module[TelemetryConfig]):
         """Flush what is buffered under the old rules, then collect by the new ones."""
         if config.source != self.config.source or config.queue_size != self.config.queue_size:
             return False
+        if config.scale_dbc != self.config.scale_dbc:
+            try:
+                self._scales = await asyncio.to_thread(load_scale_hints, config.scale_dbc)
+            except DbcError:
+                return False  # a restart reports the unreadable DBC as a start failure
         for name in list(self._buffers):
             self._cut(name)
         self.config = config
