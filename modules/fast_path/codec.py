@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import cantools
+
 from edge_agent.modules.fast_path.config import FastPathSignals
 from edge_agent.modules.fast_path.policy import Stage
 

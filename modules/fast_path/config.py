@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from edge_agent.modules.fast_path.policy import PolicyConfig
 from pydantic import BaseModel, ConfigDict, Field
+
+from edge_agent.modules.fast_path.policy import PolicyConfig
 
 _POLICY_DEFAULTS = PolicyConfig()
 

@@ -17,6 +17,10 @@ from dataclasses import asdict
 from typing import Any
 
 import can
+
+from edge_agent.bus import Priority
+from edge_agent.can.resources import resolve_data_path
+from edge_agent.module_api import Isolation, Module, ModuleContext
 from edge_agent.modules.fast_path.codec import CodecError, FastPathCodec
 from edge_agent.modules.fast_path.config import FastPathConfig
 from edge_agent.modules.fast_path.latency import LatencyWindow
@@ -29,15 +33,13 @@ from edge_agent.modules.fast_path.policy import (
     decide,
 )
 
-from edge_agent.bus import Priority
-from edge_agent.can.resources import resolve_data_path
-from edge_agent.module_api import Isolation, Module, ModuleContext
-
 EVENT_QUEUE = 1000
 
 
 class CanChannelUnavailable(RuntimeError):
     """The fast path's own CAN channel cannot be opened; the message says what to check."""
+
+
 HEALTH_PERIOD_S = 1.0
 
 

@@ -1,4 +1,4 @@
-"""The telemetry module in a real supervisor, with the real spool: batches are durable and decode."""
+"""The telemetry module in a real supervisor with the real spool: durable batches that decode."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ def test_time_to_collision_and_required_deceleration() -> None:
 
 
 def test_starts_in_fault_until_radar_and_ego_arrive() -> None:
-    state, decision = decide(PolicyState(), 0.0, None, None, CONFIG)
+    _, decision = decide(PolicyState(), 0.0, None, None, CONFIG)
     assert decision.fault == "no radar data yet"
     assert decision.decel_request_mps2 == 0.0
 

@@ -11,7 +11,7 @@ def test_message_block_that_cantools_reads_as_nothing_is_skipped() -> None:
     """A vertical tab in a BO_ line made cantools read the block as no message: IndexError."""
     text = (
         'VERSION "x"\n\nBS_:\n\nBU_: ESC RADAR AGENT\n\n'
-        'BO_ 160 AebBrakeRequest: 8\x0bAGENT\n'
+        "BO_ 160 AebBrakeRequest: 8\x0bAGENT\n"
         ' SG_ AebStage : 16|4@1+ (1,0) [0|3] "" ESC\n\n'
         f"{GOOD}\n"
         'CM_ "a comment\n'  # and a torn comment, as the fuzzer left it

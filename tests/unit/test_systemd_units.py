@@ -75,5 +75,6 @@ def test_service_has_the_contract_directives() -> None:
     ):
         assert directive in text, directive
     families = re.search(r"^RestrictAddressFamilies=(.*)$", text, re.MULTILINE)
-    assert families and "AF_CAN" in families.group(1).split()
+    assert families
+    assert "AF_CAN" in families.group(1).split()
     assert "PrivateNetwork=yes" not in text  # it would hide the CAN interfaces

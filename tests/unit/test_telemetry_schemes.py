@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,7 +27,7 @@ def test_periodic_keeps_one_value_per_period() -> None:
     readings = [(i * 0.01, float(i)) for i in range(100)]  # 100 Hz for 1 s
     result = kept(SignalRule(signal="s", scheme="periodic", period_s=0.1), readings)
     assert len(result) == 10
-    gaps = [b[0] - a[0] for a, b in zip(result, result[1:], strict=False)]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(result)]
     assert all(gap >= 0.1 - 1e-9 for gap in gaps)
 
 
@@ -67,7 +69,7 @@ def test_on_change_never_keeps_a_value_within_the_deadband_of_the_last_kept(
         [(float(i), v) for i, v in enumerate(values)],
     )
     assert result[0][1] == values[0]
-    for (_, previous), (_, current) in zip(result, result[1:], strict=False):
+    for (_, previous), (_, current) in itertools.pairwise(result):
         assert abs(current - previous) > deadband
 
 
