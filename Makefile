@@ -46,7 +46,7 @@ lint: install
 	cd scripts && MYPYPATH=. ../$(BIN)/mypy --config-file ../pyproject.toml -p edge_demo
 
 test: $(DEMO_STAMP)
-	scripts/system-deps mosquitto buildah debootstrap
+	scripts/system-deps mosquitto buildah debootstrap faketime
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

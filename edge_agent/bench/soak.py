@@ -151,7 +151,9 @@ def summarise(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
     mb = 1024.0
     figures = {
         "main_rss_mb": _figure(samples, base, end, lambda s: s.main_rss_kb / mb),
-        "children_rss_mb": _figure(samples, base, end, lambda s: sum(s.children_rss_kb.values()) / mb),
+        "children_rss_mb": _figure(
+            samples, base, end, lambda s: sum(s.children_rss_kb.values()) / mb
+        ),
         "total_rss_mb": _figure(samples, base, end, lambda s: s.total_rss_kb / mb),
         "main_fds": _figure(samples, base, end, lambda s: s.main_fds),
         "children_fds": _figure(samples, base, end, lambda s: s.children_fds),
@@ -168,9 +170,7 @@ def summarise(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
         }
         for name in names
     }
-    per_child = {
-        name: round(kb / mb, 1) for name, kb in samples[-1].children_rss_kb.items()
-    }
+    per_child = {name: round(kb / mb, 1) for name, kb in samples[-1].children_rss_kb.items()}
     total = figures["total_rss_mb"]
     rss_growth = (total["end"] - total["baseline"]) / total["baseline"] if total["baseline"] else 0
     main = figures["main_rss_mb"]
@@ -185,13 +185,17 @@ def summarise(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
     p99 = figures["fast_path_p99_ms"]
     p99_stable = p99["end"] <= max(2.0 * p99["baseline"], p99["baseline"] + 2.0)
     spool = figures["spool_records"]
-    verdicts = {
+    verdicts: dict[str, dict[str, Any]] = {
         "rss_growth_under_5_percent": {
             "ok": rss_growth < RSS_GROWTH_LIMIT and main_growth < RSS_GROWTH_LIMIT,
             "total_growth": round(rss_growth, 4),
             "main_growth": round(main_growth, 4),
         },
-        "no_fd_growth": {"ok": fds_end <= fds_base + FD_SLACK, "baseline": fds_base, "end": fds_end},
+        "no_fd_growth": {
+            "ok": fds_end <= fds_base + FD_SLACK,
+            "baseline": fds_base,
+            "end": fds_end,
+        },
         "no_queue_growth": {"ok": not queue_growth, "growing": sorted(queue_growth)},
         "no_spool_growth": {
             "ok": spool["end"] <= spool["baseline"] + 50,

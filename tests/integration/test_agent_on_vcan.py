@@ -114,6 +114,7 @@ def test_agent_brakes_for_the_simulator_and_reads_its_frames_on_vcan0(tmp_path: 
         )
         assert simulator.returncode == 0, simulator.stderr + log.read_text()
         result = json.loads(simulator.stdout.splitlines()[0])
+        print(simulator.stdout, simulator.stderr)  # shown with pytest -rA: the run in the VM
         # The fast path, in its own process, answered the radar frames and braked.
         assert result["name"] == "ccrs-20"
         assert result["brake_frames"] > 0, result

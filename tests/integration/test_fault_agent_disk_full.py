@@ -1,0 +1,95 @@
+"""Fault matrix (c), agent level: the spool's disk fills up while the vehicle drives.
+
+The spool lives on a 4 MiB tmpfs the test mounts and then fills, leaving 64 KiB. Pass:
+the spool reports ``disk_full``; the fast path answers at least 95 % of the radar frames
+and the CAN reader keeps decoding both buses meanwhile; every module keeps running; when
+the space comes back the spool leaves the disk-full state. (The spool's own behaviour on a
+full disk is tests/integration/test_spool_disk_full.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge_agent.bench.rig import Agent, agent_config, load_traffic
+from fixtures.agent_rig import (
+    Vehicle,
+    agents,
+    all_running,
+    bus_frames,
+    decisions,
+    namespace,
+    until,
+)
+
+__all__ = ["agents", "namespace"]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs (skipped, saying why, when it cannot be mounted)."""
+    mount_point = tmp_path / "tiny-disk"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"SKIPPED: cannot mount a 4 MiB tmpfs: {result.stderr.strip() or 'denied'}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def spool(agent: Agent) -> dict[str, object]:
+    """The spool's entry of the health file."""
+    stats: dict[str, object] = agent.health().get("spool") or {}
+    return stats
+
+
+@pytest.mark.slow
+def test_full_spool_disk_does_not_stop_braking_or_ingest(
+    namespace: str, agents: list[Agent], tiny_disk: Path, tmp_path: Path
+) -> None:
+    config = agent_config(
+        tmp_path / "state",
+        load_bus=True,
+        spool={"path": str(tiny_disk / "spool.db"), "max_mb": 64, "reserve_mb": 0.25},
+    )
+    agent = Agent(namespace, tmp_path, config)
+    agents.append(agent)
+    agent.start()
+    status = os.statvfs(tiny_disk)
+    filler = tiny_disk / "filler"
+    filler.write_bytes(b"\0" * max(0, status.f_bavail * status.f_frsize - 64 * 1024))
+    load = subprocess.Popen(load_traffic(namespace, 3000, 16), stdout=subprocess.DEVNULL)
+    decided, vehicle_frames = decisions(agent), bus_frames(agent, "vehicle")
+    powertrain = bus_frames(agent, "powertrain")
+    vehicle = Vehicle(namespace, 14.0)
+    until(lambda: spool(agent).get("disk_full") is True, 15, "the spool to report disk_full")
+    assert all_running(agent) == {}
+    counts = vehicle.result()
+    load.wait(timeout=30)
+    assert counts["brake_frames"] >= 0.95 * counts["radar_frames"], counts
+    until(lambda: decisions(agent) - decided >= 0.95 * counts["radar_frames"], 5, "decisions")
+    assert bus_frames(agent, "vehicle") - vehicle_frames >= 0.9 * 1.5 * counts["radar_frames"]
+    assert bus_frames(agent, "powertrain") - powertrain >= 0.9 * 3000 * 14
+    assert all_running(agent) == {}
+    assert spool(agent).get("disk_full") is True
+    filler.unlink()
+    # The next append finds room again (the vehicle is gone: drive telemetry from the load).
+    load = subprocess.Popen(load_traffic(namespace, 3000, 10), stdout=subprocess.DEVNULL)
+    try:
+        until(lambda: spool(agent).get("disk_full") is False, 10, "disk_full to clear")
+    finally:
+        load.kill()
+        load.wait()
+    assert agent.alive()

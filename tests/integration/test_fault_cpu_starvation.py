@@ -1,0 +1,69 @@
+"""Fault matrix (e): the telemetry path starved of CPU; the fast path keeps deciding.
+
+Two busy-loop processes (one per CPU of the test machine) compete with a real agent whose
+telemetry queue holds only 10 decoded messages while a second bus carries 5,000 frames/s.
+Pass: telemetry drops the oldest messages and counts them (the module's ``dropped`` and the
+bus subscription's counter, policy drop-oldest); the fast path answers at least 95 % of
+the radar frames with a brake-request frame, healthy and within its 10 ms p99 budget;
+every module stays running.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_agent.bench.rig import Agent, agent_config, load_traffic
+from fixtures.agent_rig import Vehicle, agents, all_running, decisions, namespace, until
+
+__all__ = ["agents", "namespace"]
+
+HOG = "while True: pass"
+
+
+@pytest.mark.slow
+def test_cpu_hogs_starve_telemetry_not_the_fast_path(
+    namespace: str, agents: list[Agent], tmp_path: Path
+) -> None:
+    agent = Agent(
+        namespace, tmp_path, agent_config(tmp_path / "state", load_bus=True, telemetry_queue=10)
+    )
+    agents.append(agent)
+    agent.start()
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(len(os.sched_getaffinity(0)))
+    ]
+    load = subprocess.Popen(load_traffic(namespace, 5000, 14), stdout=subprocess.DEVNULL)
+    before = decisions(agent)
+    vehicle = Vehicle(namespace, 12.0)
+    try:
+        # Mid-run, under the hogs: healthy, deciding, within its latency budget.
+        until(lambda: decisions(agent) - before >= 500, 20, "500 decisions under the hogs")
+        fast_path = agent.module("fast-path")
+        assert fast_path["ok"], (fast_path["reason"], fast_path["details"])
+        assert fast_path["details"]["latency_ms"]["p99_ms"] <= 10.0, fast_path["details"]
+        assert all_running(agent) == {}
+        counts = vehicle.result()
+        load.wait(timeout=30)
+    finally:
+        vehicle.stop()
+        load.kill()
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert counts["brake_frames"] >= 0.95 * counts["radar_frames"], counts
+    until(lambda: decisions(agent) - before >= 0.95 * counts["radar_frames"], 5, "decisions")
+    telemetry = agent.module("telemetry")["details"]
+    assert telemetry["dropped"] > 0, telemetry
+    inbox = [s for s in agent.health()["bus"] if s["name"] == "telemetry.decoded"]
+    assert inbox
+    assert inbox[0]["overflow"] == "drop_oldest"
+    assert inbox[0]["maxsize"] == 10
+    assert inbox[0]["dropped"] > 0
+    assert telemetry["batches"] > 0, "telemetry stopped altogether"
+    assert all_running(agent) == {}
+    assert agent.alive()
