@@ -43,7 +43,7 @@ class PolicyConfig:
 
     warn_ttc_s: float = 2.6
     partial_ttc_s: float = 1.8
-    full_ttc_s: float = 1.2
+    full_ttc_s: float = 1.4
     partial_required_decel: float = 3.0
     full_required_decel: float = 6.0
     partial_decel: float = 4.0
