@@ -19,6 +19,7 @@ import structlog
 from edge_agent.cloud.budget import ALWAYS_SENT, LinkBudgets, publish_cost
 from edge_agent.cloud.client import LinkClient, PublishRefused, publish_properties
 from edge_agent.cloud.outbox import RETAINED_STREAMS, valid_stream
+from edge_agent.cloud.restamp import Restamper
 from edge_agent.cloud.topics import vehicle_topic
 from edge_agent.spool import AsyncSpool, SpoolPriority, SpoolRecord
 
@@ -60,6 +61,7 @@ class Uplink:
         self._confirmed: list[int] = []
         self._confirmed_event = asyncio.Event()
         self._progress = asyncio.Event()
+        self.restamper = Restamper()
 
     async def run(self, client: LinkClient, timeout_s: float) -> None:
         """Publish until cancelled or the connection fails (the error propagates)."""
@@ -152,12 +154,13 @@ class Uplink:
                 self._confirm(record)
                 return
             topic = vehicle_topic(self.vehicle_id, record.stream)
-            cost = publish_cost(topic, len(record.payload))
+            payload = await self.restamper.payload_for(record.stream, record.payload)
+            cost = publish_cost(topic, len(payload))
             self.budgets.spend(cost)
             try:
                 await client.publish_acked(
                     topic,
-                    record.payload,
+                    payload,
                     retain=record.stream in RETAINED_STREAMS,
                     properties=publish_properties(record.message_id),
                     timeout_s=timeout_s,
