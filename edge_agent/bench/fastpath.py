@@ -338,7 +338,10 @@ def run_fastpath_benchmark(seconds: float, rate: float, load_rate: float) -> dic
     return {
         "idle": {k: idle[k] for k in keys},
         "loaded": {k: loaded[k] for k in keys},
-        "loaded_frames_per_s": loaded["load_sent_frames_per_s"],
+        # What the agent actually decoded under load (its CAN reader's rate), not what was sent.
+        "loaded_frames_per_s": loaded["load_ingested"].get("frames_per_s")
+        or loaded["load_sent_frames_per_s"],
+        "load_sent_frames_per_s": loaded["load_sent_frames_per_s"],
         "ratio_p99": ratio,
         "loaded_in_loop": {k: in_loop[k] for k in keys},
         "phases": {"idle": idle, "loaded": loaded, "loaded_in_loop": in_loop},
