@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edge_agent.bus import Bus, Message, OverflowPolicy, Priority
+from edge_agent.bus import Bus, Message, OverflowPolicy, Priority, Subscription
 from edge_agent.clock import SystemClock
 from edge_agent.discovery import import_module_class
 from edge_agent.logs import configure_logging
@@ -44,6 +44,7 @@ class _Host:
         self.writer = writer
         self.stop = asyncio.Event()
         self.failure: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.outbox: Subscription | None = None
 
     async def send(self, kind: str, **fields: Any) -> None:
         self.writer.write(encode_frame(kind, **fields))
@@ -64,9 +65,12 @@ class _Host:
                 )
 
     async def upstream(self, bus: Bus) -> None:
-        outbox = bus.subscribe("#", maxsize=UPSTREAM_QUEUE, overflow=OverflowPolicy.DROP_OLDEST)
+        # Bounded: if the agent stops reading, the oldest go first, counted in health.
+        self.outbox = bus.subscribe(
+            "#", maxsize=UPSTREAM_QUEUE, overflow=OverflowPolicy.DROP_OLDEST
+        )
         message: Message
-        async for message in outbox:
+        async for message in self.outbox:
             if message.sender == AGENT_SENDER or message.reply_to is not None:
                 continue
             await self.send(
@@ -97,7 +101,10 @@ class _Host:
     async def report(self, context: ModuleContext) -> None:
         while True:
             report = context.health.report
-            await self.send("health", ok=report.ok, reason=report.reason, details=report.details)
+            details = dict(report.details)
+            if self.outbox is not None:
+                details["upstream_dropped"] = self.outbox.dropped
+            await self.send("health", ok=report.ok, reason=report.reason, details=details)
             await asyncio.sleep(ALIVE_INTERVAL_S)
 
 

@@ -17,7 +17,8 @@ from edge_agent.can.decode import FrameDecoder
 from edge_agent.can.ingest import BusIngest, error_frame_state
 from edge_agent.can.types import DecodedMessage, FrameToSend
 from edge_agent.can.writer import CanWriteError, CanWriter
-from fixtures.can_helpers import BENCH_DBC, frame, no_leaked_channels, until
+from fixtures.can_helpers import BENCH_DBC, frame, no_leaked_channels
+from fixtures.waiting import until
 
 __all__ = ["no_leaked_channels"]
 pytestmark = pytest.mark.usefixtures("no_leaked_channels")

@@ -24,7 +24,8 @@ from edge_agent.modules.can_reader import CanReaderModule
 from edge_agent.modules.can_reader.connection import BusConnection, backoff_delay
 from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.supervisor import Supervisor
-from fixtures.can_helpers import BENCH_DBC, BROKEN_DBC, frame, no_leaked_channels, until
+from fixtures.can_helpers import BENCH_DBC, BROKEN_DBC, frame, no_leaked_channels
+from fixtures.waiting import until
 
 __all__ = ["no_leaked_channels"]
 pytestmark = pytest.mark.usefixtures("no_leaked_channels")

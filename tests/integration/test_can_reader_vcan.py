@@ -18,7 +18,8 @@ from edge_agent.module_api import ModuleState
 from edge_agent.modules.can_reader import CanReaderModule
 from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.supervisor import Supervisor
-from fixtures.can_helpers import BENCH_DBC, frame, until
+from fixtures.can_helpers import BENCH_DBC, frame
+from fixtures.waiting import until
 
 VCAN0 = Path("/sys/class/net/vcan0")
 pytestmark = [pytest.mark.socketcan, pytest.mark.timeout(300)]

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,9 @@ from edge_agent.config.desired import LAST_GOOD_FILE
 from edge_agent.module_api import ModuleState
 from edge_agent.supervisor import Supervisor
 from edge_agent.supervisor.services import APPLY_DESIRED_TOPIC
+from fixtures.waiting import until
 
 BEAT = "edge_agent.modules.heartbeat:HeartbeatModule"
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def base_modules() -> dict[str, Any]:

@@ -8,9 +8,7 @@ process can drive the virtual CAN channel it listens on.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from edge_agent.config import validate_config
 from edge_agent.module_api import ModuleState
 from edge_agent.supervisor import Supervisor
 from fixtures import can_faults
+from fixtures.waiting import until
 
 DBC = cantools.database.load_file(
     str(resolve_data_path("package:edge_agent.simulator/data/vehicle.dbc"))
@@ -52,14 +51,6 @@ def ego_frame(speed_mps: float) -> can.Message:
         {"EgoSpeed": speed_mps * 3.6, "LongitudinalAccel": 0, "YawRate": 0, "EgoMotionCounter": 0}
     )
     return can.Message(arbitration_id=EGO.frame_id, data=data, is_extended_id=False)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 class Vehicle:

@@ -26,6 +26,7 @@ from fixtures.agent_rig import (
     namespace,
     until,
 )
+from fixtures.disks import tmpfs
 
 __all__ = ["agents", "namespace"]
 
@@ -33,20 +34,8 @@ __all__ = ["agents", "namespace"]
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs (skipped, saying why, when it cannot be mounted)."""
-    mount_point = tmp_path / "tiny-disk"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"SKIPPED: cannot mount a 4 MiB tmpfs: {result.stderr.strip() or 'denied'}")
-    try:
+    with tmpfs(tmp_path / "tiny-disk", "4m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def spool(agent: Agent) -> dict[str, object]:

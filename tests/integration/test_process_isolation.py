@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from edge_agent.bus import Message
 from edge_agent.config import validate_config
 from edge_agent.module_api import ModuleState
 from edge_agent.supervisor import Supervisor
+from fixtures.waiting import until as _until
 
 
 def _config(tmp_path: Path, **modules: dict[str, Any]) -> Any:
@@ -25,14 +25,6 @@ def _config(tmp_path: Path, **modules: dict[str, Any]) -> Any:
             "modules": modules,
         }
     )
-
-
-async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def _echo(supervisor: Supervisor, payload: Any) -> Message:
@@ -72,6 +64,9 @@ async def test_module_runs_in_its_own_process_and_round_trips_the_bus(tmp_path: 
     await _until(
         lambda: supervisor.snapshot()["modules"]["echo"]["details"].get("child_pid") == child_pid
     )
+    # the child's upstream queue is bounded and its drops are reported
+    await _until(lambda: "upstream_dropped" in supervisor.snapshot()["modules"]["echo"]["details"])
+    assert supervisor.snapshot()["modules"]["echo"]["details"]["upstream_dropped"] == 0
     ok, _ = supervisor.alive()
     assert ok
     supervisor.request_stop()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from edge_agent.spool import Spool, SpoolPolicy, SpoolPriority
+from fixtures.disks import tmpfs
 
 KIB = 1024
 
@@ -17,20 +17,8 @@ KIB = 1024
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2 MiB tmpfs (needs root or CAP_SYS_ADMIN; skipped, saying why, without)."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a 2 MiB tmpfs to fill up: {result.stderr.strip() or 'denied'}")
-    try:
+    with tmpfs(tmp_path / "small-disk", "2m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def fill_disk(directory: Path, leave: int) -> Path:

@@ -22,6 +22,7 @@ from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.supervisor import ExitCode, ModuleRunner, Supervisor
 from fixtures import misbehaving
 from fixtures.misbehaving import JOURNAL
+from fixtures.waiting import until
 
 FAST = {"backoff_initial_s": 0.01, "backoff_max_s": 0.02}
 
@@ -33,14 +34,6 @@ def module(cls: str, **settings: Any) -> dict[str, Any]:
 
 def heartbeat(**settings: Any) -> dict[str, Any]:
     return {"config": {"interval_s": 0.02, "topic": "test/beat"}, **settings}
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 class RecordingNotifier(SystemdNotifier):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,9 @@ from edge_agent.config import validate_config
 from edge_agent.module_api import ModuleState
 from edge_agent.supervisor import Supervisor
 from edge_agent.supervisor.services import APPLY_DESIRED_TOPIC
+from fixtures.waiting import until
 
 T0 = 1_800_000_000.0
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def telemetry_options(**overrides: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from edge_agent.modules.telemetry.config import TelemetryConfig
 from edge_agent.modules.telemetry.estimate import BatchEncoder
 from edge_agent.spool import Spool
 from edge_agent.supervisor import Supervisor
+from fixtures.waiting import until
 
 T0 = 1_800_000_000.0
 OPTIONS: dict[str, Any] = {
@@ -45,14 +45,6 @@ OPTIONS: dict[str, Any] = {
     ],
 }
 Batches = dict[tuple[str, int], list[tuple[str, float, object]]]
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def messages(monotonic_base: float) -> list[DecodedMessage]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import given
@@ -23,6 +23,7 @@ from edge_agent.bus import (
     SubscriptionClosed,
     TopicError,
 )
+from fixtures.waiting import until
 
 
 @pytest.fixture
@@ -30,15 +31,6 @@ async def bus() -> AsyncIterator[Bus]:
     bus = Bus()
     yield bus
     await bus.close()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Yield to the loop until ``condition()`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.001)
 
 
 async def let_others_run(turns: int = 20) -> None:

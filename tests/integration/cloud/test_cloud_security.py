@@ -32,8 +32,8 @@ from fixtures.cloud import (
     link_state,
     needs_mosquitto,
     running_agent,
-    until,
 )
+from fixtures.waiting import until
 
 pytestmark = needs_mosquitto
 TLS_HANDSHAKE = b"\x16"

@@ -21,14 +21,8 @@ from edge_agent.cloud.config import CloudLinkConfig
 from edge_agent.simulator.cloud import main as cloud_main
 from edge_agent.simulator.cloud_consumer import BrokerAccess, ConsumerStats, consume
 from edge_agent.simulator.cloud_store import CloudStore
-from fixtures.cloud import (
-    Pki,
-    link_config,
-    link_state,
-    needs_mosquitto,
-    running_agent,
-    until,
-)
+from fixtures.cloud import Pki, link_config, link_state, needs_mosquitto, running_agent
+from fixtures.waiting import until
 
 pytestmark = needs_mosquitto
 

@@ -27,8 +27,8 @@ from fixtures.cloud import (
     link_state,
     needs_mosquitto,
     running_agent,
-    until,
 )
+from fixtures.waiting import until
 
 pytestmark = needs_mosquitto
 HEARTBEAT = {"config": {"interval_s": 1.0}}

@@ -25,8 +25,8 @@ from fixtures.cloud import (
     link_state,
     needs_mosquitto,
     running_agent,
-    until,
 )
+from fixtures.waiting import until
 
 pytestmark = needs_mosquitto
 STREAM = "telemetry/chassis"
