@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-import structlog
 from pydantic import BaseModel, ConfigDict
 
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
+from edge_agent.logs import EventLogger, get_logger
 
 
 class ModuleState(enum.StrEnum):
@@ -121,9 +121,7 @@ class ModuleContext:
         # sends data to the cloud; None when the agent runs without one.
         self.spool = spool
         self._request_exit = request_exit
-        self.log: structlog.stdlib.BoundLogger = structlog.get_logger(
-            f"edge_agent.modules.{name}"
-        ).bind(module=name)
+        self.log: EventLogger = get_logger(f"edge_agent.modules.{name}").bind(module=name)
         self.health = HealthReporter()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._on_stop: list[Callable[[], Awaitable[None] | None]] = []

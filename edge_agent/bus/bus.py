@@ -9,11 +9,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import structlog
-
 from edge_agent.bus.message import Message, OverflowPolicy, Priority
 from edge_agent.bus.subscription import Subscription, SubscriptionStats
 from edge_agent.bus.topics import topic_matches, validate_filter, validate_topic
+from edge_agent.logs import get_logger
 
 Handler = Callable[[Message], Awaitable[None]]
 Responder = Callable[[Message], Awaitable[Any]]
@@ -51,7 +50,7 @@ class Bus:
         self._tasks: set[asyncio.Task[None]] = set()
         self._default_maxsize = default_maxsize
         self._names = itertools.count(1)
-        self._log = structlog.get_logger("edge_agent.bus")
+        self._log = get_logger("edge_agent.bus")
         self._closed = False
 
     # -- subscribing -------------------------------------------------------------------------

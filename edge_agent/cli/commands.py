@@ -10,14 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from edge_agent.cli.exit_codes import Exit, UserError
 from edge_agent.config import ConfigError, LoadedConfig, load_config
 from edge_agent.config.desired import load_last_good, validate_desired
 from edge_agent.discovery import installed_modules
 from edge_agent.health import HealthFile, NoAgentRunning
-from edge_agent.logs import configure_logging
+from edge_agent.logs import configure_logging, get_logger
 from edge_agent.process.affinity import apply_cpu_affinity
 from edge_agent.process.launcher import lower_agent_priority
 from edge_agent.spool import SpoolLocked
@@ -32,7 +30,7 @@ def _load(path: Path) -> LoadedConfig:
 
 def _with_last_good_desired_state(loaded: LoadedConfig) -> LoadedConfig:
     """Overlay the last desired state that applied cleanly, if it still validates."""
-    log = structlog.get_logger("edge_agent.config")
+    log = get_logger("edge_agent.config")
     document = load_last_good(loaded.agent.agent.state_dir)
     if document is None:
         return loaded

@@ -19,12 +19,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import structlog
-
 from edge_agent.bus import Bus, Message, NoResponder, RequestFailed, RequestTimeout
 from edge_agent.cloud.outbox import Outbox
 from edge_agent.cloud.topics import COMMANDS, IN_PREFIX
-from edge_agent.logs import LEVELS, set_log_level
+from edge_agent.logs import LEVELS, get_logger, set_log_level
 from edge_agent.supervisor.services import STATUS_TOPIC
 from edge_agent.version import __version__
 
@@ -35,7 +33,7 @@ MAX_ID_CHARS = 128
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_RUNNING = 8
 REMEMBERED_IDS = 256
-_log = structlog.get_logger("edge_agent.cloud")
+_log = get_logger("edge_agent.cloud")
 
 
 class CommandError(Exception):

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
-import structlog
 
 from edge_agent.bus import Bus, Priority
 from edge_agent.clock import Clock
@@ -34,6 +33,7 @@ from edge_agent.cloud.topics import (
     vehicle_topic,
 )
 from edge_agent.cloud.uplink import Uplink
+from edge_agent.logs import get_logger
 from edge_agent.supervisor.backoff import Backoff
 from edge_agent.version import __version__
 
@@ -43,7 +43,7 @@ SUBSCRIPTIONS = (STATE_DESIRED, f"{COMMANDS}/+", OTA_JOBS)
 # initial delay again. Shorter ones (e.g. two agents with the same id kicking each other
 # off) keep backing off.
 STABLE_SESSION_S = 10.0
-_log = structlog.get_logger("edge_agent.cloud")
+_log = get_logger("edge_agent.cloud")
 
 
 @dataclass

@@ -11,15 +11,14 @@ import asyncio
 import json
 from typing import Any
 
-import structlog
-
 from edge_agent.bus import Bus, Message, OverflowPolicy
 from edge_agent.cloud.topics import EVENTS, OUT_PREFIX
+from edge_agent.logs import get_logger
 from edge_agent.spool import AppendRequest, AppendResult, AsyncSpool, SpoolPriority
 
 MAX_GROUP = 256
 RETAINED_STREAMS = frozenset({"state/reported"})
-_log = structlog.get_logger("edge_agent.cloud")
+_log = get_logger("edge_agent.cloud")
 
 
 def priority_of(stream: str) -> SpoolPriority:

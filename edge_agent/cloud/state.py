@@ -19,19 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from edge_agent.bus import Bus, Message, NoResponder, RequestFailed, RequestTimeout
 from edge_agent.cloud.outbox import Outbox
 from edge_agent.cloud.topics import STATE_DESIRED, STATE_REPORTED, inbound
 from edge_agent.config.desired import parse_desired
 from edge_agent.config.errors import ConfigError, ConfigIssue
+from edge_agent.logs import get_logger
 from edge_agent.supervisor.services import APPLY_DESIRED_TOPIC, STATUS_TOPIC
 from edge_agent.version import __version__
 
 HEALTH_TOPIC = "agent/health"
 MEMORY_FILE = "cloud-state.json"
-_log = structlog.get_logger("edge_agent.cloud")
+_log = get_logger("edge_agent.cloud")
 
 
 def health_summary(snapshot: dict[str, Any]) -> dict[str, Any]:

@@ -14,16 +14,15 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-import structlog
-
 from edge_agent.cloud.budget import ALWAYS_SENT, LinkBudgets, publish_cost
 from edge_agent.cloud.client import LinkClient, PublishRefused, publish_properties
 from edge_agent.cloud.outbox import RETAINED_STREAMS, valid_stream
 from edge_agent.cloud.restamp import Restamper
 from edge_agent.cloud.topics import vehicle_topic
+from edge_agent.logs import get_logger
 from edge_agent.spool import AsyncSpool, SpoolPriority, SpoolRecord
 
-_log = structlog.get_logger("edge_agent.cloud")
+_log = get_logger("edge_agent.cloud")
 
 
 @dataclass

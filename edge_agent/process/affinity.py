@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-import structlog
+from edge_agent.logs import get_logger
 
 
 def apply_cpu_affinity(cpus: list[int] | None) -> bool:
@@ -17,7 +17,7 @@ def apply_cpu_affinity(cpus: list[int] | None) -> bool:
         return False
     available = os.sched_getaffinity(0)
     wanted = {cpu for cpu in cpus if cpu in available}
-    log = structlog.get_logger("edge_agent.process")
+    log = get_logger("edge_agent.process")
     if not wanted:
         log.warning("cpu_affinity names no CPU this machine has", wanted=cpus)
         return False

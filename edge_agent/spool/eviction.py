@@ -17,14 +17,13 @@ import sqlite3
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
-import structlog
-
+from edge_agent.logs import get_logger
 from edge_agent.spool.database import record_crc
 from edge_agent.spool.model import PriorityStats, SpoolPolicy, SpoolPriority
 
 Degrade = Callable[[bytes], bytes | None]
 VICTIM_ORDER = (SpoolPriority.TELEMETRY_LOW, SpoolPriority.TELEMETRY_HIGH, SpoolPriority.CONTROL)
-_log = structlog.get_logger("edge_agent.spool")
+_log = get_logger("edge_agent.spool")
 
 
 @dataclass(slots=True)

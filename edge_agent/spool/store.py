@@ -15,8 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-import structlog
-
+from edge_agent.logs import get_logger
 from edge_agent.spool.database import (
     DURABILITY,
     SELECT_PRIORITY_AFTER,
@@ -41,7 +40,7 @@ from edge_agent.spool.salvage import SalvageReport, finish_interrupted_salvage, 
 
 DEGRADED_HOLD_S = 60.0
 _CHUNK = 500
-_log = structlog.get_logger("edge_agent.spool")
+_log = get_logger("edge_agent.spool")
 
 
 class _DiskFull(Exception):

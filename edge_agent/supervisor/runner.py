@@ -10,11 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
 from edge_agent.config import ModulePlan
+from edge_agent.logs import get_logger
 from edge_agent.module_api import (
     Isolation,
     Module,
@@ -94,7 +93,7 @@ class ModuleRunner:
             plan.settings.backoff_initial_s, plan.settings.backoff_max_s, rng=rng or random.Random()
         )
         self._window = FailureWindow(plan.settings.failure_window_s, plan.settings.max_failures)
-        self._log = structlog.get_logger("edge_agent.supervisor").bind(module=self.name)
+        self._log = get_logger("edge_agent.supervisor").bind(module=self.name)
         self.on_state_change: Callable[[ModuleRunner], None] | None = None
 
     # -- state -------------------------------------------------------------------------------

@@ -11,13 +11,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from edge_agent.batch import downsample_encoded
 from edge_agent.bus import Bus, Priority
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config import LoadedConfig, ModulePlan
 from edge_agent.health import write_health_file
+from edge_agent.logs import get_logger
 from edge_agent.module_api import ModuleState
 from edge_agent.module_order import start_order
 from edge_agent.sdnotify import SystemdNotifier
@@ -71,7 +70,7 @@ class Supervisor:
         self._changed = asyncio.Event()  # health file needs rewriting
         self._wake = asyncio.Event()  # the supervise loop should look again
         self._liveness: dict[str, Callable[[], bool]] = {}
-        self._log = structlog.get_logger("edge_agent.supervisor")
+        self._log = get_logger("edge_agent.supervisor")
         order = start_order(
             {name: plan.module_class.requires for name, plan in config.modules.items()}
         )

@@ -15,8 +15,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from edge_agent.logs import get_logger
 from edge_agent.modules.ota.config import OtaConfig
 from edge_agent.modules.ota.guard import ParkedGuard
 from edge_agent.modules.ota.job import Job
@@ -66,7 +65,7 @@ class Engine:
         self._last_progress = 0.0
         self._progress_task: asyncio.Task[None] | None = None
         self.guard_changed = asyncio.Event()
-        self._log = structlog.get_logger("edge_agent.modules.ota")
+        self._log = get_logger("edge_agent.modules.ota")
 
     # -- reporting ---------------------------------------------------------------------------
 
