@@ -25,6 +25,8 @@ class Capture:
     ``observe`` feeds samples; a finished capture is returned by ``observe`` (or ``poll``)
     as the list of samples from ``pre_s`` before the trigger to ``post_s`` after it.
     Triggers while a capture is recording extend nothing and are counted in ``overlapped``.
+    The ring holds only the last ``pre_s`` of samples (and never more than ``max_samples``):
+    anything older could never be part of a capture.
     """
 
     def __init__(self, rule: CaptureRule) -> None:
@@ -58,7 +60,11 @@ class Capture:
                 self.trigger(sample.monotonic)
             self.condition_was_true = holds
         if sample.signal in self.signals:
-            self.ring.append(sample)
+            ring = self.ring
+            ring.append(sample)
+            horizon = sample.monotonic - self.rule.pre_s
+            while ring[0].monotonic < horizon:
+                ring.popleft()
             if self.recording is not None:
                 if len(self.recording) < self.rule.max_samples:
                     self.recording.append(sample)

@@ -24,6 +24,7 @@ from edge_agent.can.dbc import DbcError, load_dbc, load_dbc_text
 from edge_agent.can.decode import DecodedMessage, DecodeOutcome, FrameDecoder
 from edge_agent.can.logs import parse_candump_line
 from edge_agent.can.resources import resolve_data_path
+from edge_agent.cloud.commands import MalformedRequest, parse_request
 from edge_agent.config import ConfigError, validate_config
 from edge_agent.config.desired import parse_desired, validate_desired
 from edge_agent.modules.ota.job import parse_job
@@ -108,6 +109,11 @@ def desired_state(data: bytes) -> object:
     return validate_desired(_BASE, parse_desired(data))
 
 
+def cloud_command(data: bytes) -> object:
+    """Bytes -> an MQTT command request (``commands/<name>``) -> parsing and validation."""
+    return parse_request(data)
+
+
 def ota_job(data: bytes) -> object:
     """Bytes -> an OTA job payload from ``ota/jobs`` -> validation."""
     return parse_job(data)
@@ -181,6 +187,15 @@ def targets() -> list[Target]:
                 json.dumps(
                     {"version": 1, "modules": {"heartbeat": {"config": {"interval_s": 1}}}}
                 ).encode()
+            ],
+        ),
+        Target(
+            "cloud-command",
+            cloud_command,
+            (MalformedRequest,),
+            [
+                b'{"id": "c-1"}',
+                b'{"id": "c-2", "args": {"level": "debug"}, "timeout_s": 2.5}',
             ],
         ),
         Target(

@@ -32,7 +32,8 @@ def test_json_lines_carry_event_fields_and_bound_fields() -> None:
     assert line["level"] == "info"
     assert line["logger"] == "edge_agent.test"
     assert (line["module"], line["bus"], line["bitrate"]) == ("can-reader", "body", 500_000)
-    assert line["timestamp"].endswith("Z") and "T" in line["timestamp"]
+    assert line["timestamp"].endswith("Z")
+    assert "T" in line["timestamp"]
     assert out.getvalue().count("\n") == 1
 
 
@@ -42,7 +43,8 @@ def test_unserialisable_fields_and_percent_signs_do_not_break_a_line() -> None:
     get_logger("edge_agent.test").warning("100% full", path=io.BytesIO, raw=b"\x00")
     line = json.loads(out.getvalue())
     assert line["event"] == "100% full"
-    assert "BytesIO" in line["path"] and line["raw"] == "b'\\x00'"
+    assert "BytesIO" in line["path"]
+    assert line["raw"] == "b'\\x00'"
 
 
 def test_exception_is_logged_with_its_traceback() -> None:
@@ -64,7 +66,8 @@ def test_console_format_and_foreign_loggers_share_the_handler() -> None:
     logging.getLogger("can.interfaces").warning("plain %s", "stdlib")
     first, second = out.getvalue().splitlines()
     assert "[debug  ] spool opened  records=3  [edge_agent.test]" in first
-    assert "plain stdlib" in second and "[can.interfaces]" in second
+    assert "plain stdlib" in second
+    assert "[can.interfaces]" in second
 
 
 def test_level_changes_at_run_time_and_rejects_unknown_levels() -> None:

@@ -125,6 +125,22 @@ def test_overlapping_trigger_is_counted_not_nested() -> None:
     assert capture.overlapped == 1
 
 
+def test_ring_holds_only_the_pre_trigger_window() -> None:
+    # Regression (soak run): the ring used to keep max_samples (50,000) samples whatever
+    # pre_s was, ~8 MB of samples no capture could ever use.
+    rule = CaptureRule(name="c", stream="s", signals=["x"], pre_s=2.0)
+    capture = Capture(rule)
+    for i in range(10_000):
+        capture.observe(Sample("x", i / 100, i / 100, i))
+    times = [s.monotonic for s in capture.ring]
+    assert len(times) == 201
+    assert times[0] == 97.99
+    assert times[-1] == 99.99
+    capture.trigger(99.99)
+    assert capture.recording is not None
+    assert len(capture.recording) == 201
+
+
 def test_ring_buffer_is_bounded() -> None:
     rule = CaptureRule(name="c", stream="s", signals=["x"], pre_s=600, max_samples=100)
     capture = Capture(rule)
