@@ -1,4 +1,4 @@
-"""Batch format v1: samples to a :class:`Batch`, a batch to bytes, and bytes back (strictly).
+"""The batch format (v1, v2): samples to a :class:`Batch`, a batch to bytes, and back (strictly).
 
 ``decode_batch`` is the reference decoder of docs/batch-format.md: whatever bytes it is
 given, it returns a valid :class:`Batch` or raises a ``BatchFormatError`` subclass with a
@@ -23,6 +23,7 @@ from edge_agent.batch.columns import (
     check_extra_keys,
     decode_column,
     encode_column,
+    is_packed,
 )
 from edge_agent.batch.errors import BatchFormatError, CorruptBatch, MalformedBatch
 from edge_agent.batch.frame import MAX_DECOMPRESSED, seal, unseal
@@ -30,6 +31,7 @@ from edge_agent.batch.model import (
     FORMAT_VERSION,
     MESSAGE_ID_BYTES,
     MILLISECONDS,
+    PACKED_VERSION,
     RESOLUTIONS,
     Batch,
     ClockQuality,
@@ -152,12 +154,18 @@ def _check_envelope(batch: Batch) -> None:
 
 
 def encode_batch(
-    batch: Batch, *, scales: Mapping[str, LinearScale] | None = None, level: int = 3
+    batch: Batch,
+    *,
+    scales: Mapping[str, LinearScale] | None = None,
+    level: int = 3,
+    pack: bool = True,
 ) -> bytes:
-    """Serialise ``batch`` to format v1 bytes, choosing the smallest exact value encodings.
+    """Serialise ``batch`` to bytes, choosing the smallest exact value encodings.
 
     ``scales`` maps signal names to their DBC conversion so float values travel as the
-    integers they came from. Raises ValueError if the batch is too large for one batch.
+    integers they came from. Columns of noisy integers are Rice-packed (format v2) unless
+    ``pack`` is False (for a cloud that reads only v1); a batch without packed columns is
+    written as v1. Raises ValueError if the batch is too large for one batch.
     """
     _check_envelope(batch)
     if len(batch.signals) > MAX_COLUMNS or batch.sample_count > MAX_SAMPLES:
@@ -165,8 +173,10 @@ def encode_batch(
             f"a batch holds at most {MAX_COLUMNS} columns and {MAX_SAMPLES} samples: cut it"
         )
     hints = scales or {}
+    columns = [encode_column(column, hints.get(column.name), pack=pack) for column in batch.signals]
+    version = PACKED_VERSION if any(is_packed(column) for column in columns) else FORMAT_VERSION
     envelope: dict[str, Any] = {
-        "v": batch.version,
+        "v": version,
         "vehicle": batch.vehicle_id,
         "stream": batch.stream,
         "seq": batch.sequence,
@@ -177,9 +187,9 @@ def encode_batch(
         "clock": batch.clock.value,
         "boot": batch.boot_id,
         "decim": batch.decimation,
-        "signals": [encode_column(column, hints.get(column.name)) for column in batch.signals],
+        "signals": columns,
     }
-    return seal(msgpack.packb(envelope, use_bin_type=True), level)
+    return seal(msgpack.packb(envelope, use_bin_type=True), level, version)
 
 
 def encode_samples(
@@ -193,8 +203,9 @@ def encode_samples(
     message_id: bytes | None = None,
     boot_id: str = "",
     scales: Mapping[str, LinearScale] | None = None,
+    pack: bool = True,
 ) -> bytes:
-    """``build_batch`` then ``encode_batch``: samples in, format v1 bytes out."""
+    """``build_batch`` then ``encode_batch``: samples in, batch bytes out."""
     batch = build_batch(
         samples,
         vehicle_id=vehicle_id,
@@ -205,17 +216,18 @@ def encode_samples(
         message_id=message_id,
         boot_id=boot_id,
     )
-    return encode_batch(batch, scales=scales)
+    return encode_batch(batch, scales=scales, pack=pack)
 
 
 def decode_batch(
     data: bytes | bytearray | memoryview, *, max_decompressed: int = MAX_DECOMPRESSED
 ) -> Batch:
-    """Decode format v1 bytes into a :class:`Batch` (the reference decoder).
+    """Decode batch bytes (format v1 or v2) into a :class:`Batch` (the reference decoder).
 
     Raises a ``BatchFormatError`` subclass, and nothing else, for any other input.
     """
     payload = unseal(data, max_decompressed)
+    header_version = memoryview(data).cast("B")[4]  # unseal checked the header
     try:
         envelope = msgpack.unpackb(
             payload,
@@ -233,20 +245,22 @@ def decode_batch(
     except Exception as error:  # msgpack raises several unrelated types on hostile input
         raise CorruptBatch(f"batch: unreadable msgpack ({type(error).__name__}: {error})") from None
     try:
-        return _to_batch(envelope)
+        return _to_batch(envelope, header_version)
     except BatchFormatError:
         raise
     except (TypeError, ValueError, OverflowError) as error:
         raise MalformedBatch(f"batch: {type(error).__name__}: {error}") from None
 
 
-def _to_batch(envelope: object) -> Batch:
+def _to_batch(envelope: object, header_version: int) -> Batch:
     if not isinstance(envelope, dict):
         raise MalformedBatch(f"envelope: expected a map, got {type(envelope).__name__}")
     check_extra_keys(envelope, _ENVELOPE_KEYS, "envelope")
     version = _get(envelope, "v", int)
-    if version != FORMAT_VERSION:
-        raise MalformedBatch(f"envelope.v: {version} disagrees with the header's version 1")
+    if version != header_version:
+        raise MalformedBatch(
+            f"envelope.v: {version} disagrees with the header's version {header_version}"
+        )
     resolution = _get(envelope, "res", int)
     if resolution not in RESOLUTIONS:
         raise MalformedBatch(f"envelope.res: {resolution} is not one of {RESOLUTIONS}")
@@ -275,8 +289,9 @@ def _to_batch(envelope: object) -> Batch:
         clock=clock,
         boot_id=_text(envelope, "boot", required=False),
         decimation=_bounded(envelope, "decim", 0, MAX_DECIMATION, default=0),
+        version=version,
         signals=tuple(
-            decode_column(column, f"envelope.signals[{index}]")
+            decode_column(column, f"envelope.signals[{index}]", packed_allowed=version >= 2)
             for index, column in enumerate(raw_signals)
         ),
     )

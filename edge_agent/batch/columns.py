@@ -10,6 +10,14 @@ Encodings (docs/batch-format.md, "Signal columns"):
   (little-endian float64 bytes). The encoder picks the first that reproduces every value
   bit for bit (a caller's DBC scale first, then decimals, then common DBC scales);
 * ``bool``, ``str``, ``bytes``: ``raw`` msgpack arrays.
+
+Format v2 adds *packing*: the integer series ``K`` of an ``int`` column (its values) or of
+a ``scaled``/``decimal`` one (the ``k``) may travel as ``K[0]`` in ``v0`` and the residuals of
+a predictor ``pred`` (``edge_agent.batch.predict``), Rice-coded with parameter ``rk`` in a
+``bin`` ``v`` (``edge_agent.batch.rice``). The encoder packs a column when it is worth it: at
+least ``PACK_MIN_VALUES`` values, no predictor leaving mostly zeros (steady values and
+counters compress better as arrays under zstd), and a best Rice parameter of 1 or more;
+then it takes the predictor whose residuals code shortest.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from dataclasses import dataclass
 from itertools import accumulate, pairwise
 from typing import Any
 
+from edge_agent.batch import predict, rice
 from edge_agent.batch.errors import MalformedBatch
 from edge_agent.batch.model import SampleValue, SignalColumn, ValueType
 
@@ -40,6 +49,9 @@ ENCODINGS: dict[ValueType, tuple[str, ...]] = {
     ValueType.BYTES: ("raw",),
 }
 _KNOWN_KEYS = frozenset({"name", "type", "enc", "t", "v", "scale", "offset", "digits"})
+_PACKED_KEYS = frozenset({"rk", "pred", "v0"})
+_INTEGER_ENCODINGS = frozenset({"delta", "raw", "scaled", "decimal"})
+PACK_MIN_VALUES = 16
 _SCALARS = (type(None), bool, int, float, str, bytes)
 _BIG_ENDIAN = sys.byteorder == "big"
 
@@ -70,8 +82,13 @@ def differences(values: Sequence[int]) -> list[int]:
     return [values[0], *(b - a for a, b in pairwise(values))] if values else []
 
 
-def encode_column(column: SignalColumn, hint: LinearScale | None = None) -> dict[str, Any]:
-    """The msgpack map of ``column``, with the smallest encoding that is exact."""
+def encode_column(
+    column: SignalColumn, hint: LinearScale | None = None, *, pack: bool = True
+) -> dict[str, Any]:
+    """The msgpack map of ``column``, with the smallest encoding that is exact.
+
+    ``pack=False`` keeps every column in its v1 form (no Rice packing).
+    """
     fields: dict[str, Any] = {"name": column.name, "type": column.type.value}
     fields["t"] = differences(column.offsets)
     values = column.values
@@ -80,13 +97,46 @@ def encode_column(column: SignalColumn, hint: LinearScale | None = None) -> dict
         steps = differences(ints)
         if all(INT64_MIN <= step <= INT64_MAX for step in steps):
             fields.update(enc="delta", v=steps)
+            if pack and len(ints) >= PACK_MIN_VALUES:
+                _pack(fields, ints, "raw")
         else:
             fields.update(enc="raw", v=ints)
     elif column.type is ValueType.FLOAT:
         fields.update(_encode_floats([float(v) for v in values], hint))
+        if pack and fields["enc"] in _INTEGER_ENCODINGS and len(values) >= PACK_MIN_VALUES:
+            _pack(fields, list(accumulate(fields["v"])), fields["enc"])
     else:
         fields.update(enc="raw", v=list(values))
     return fields
+
+
+def is_packed(fields: Mapping[str, Any]) -> bool:
+    """Whether an encoded column map is Rice-packed (needs format v2)."""
+    return "rk" in fields
+
+
+def _within(values: Sequence[int], limit: int) -> bool:
+    return -limit <= min(values) and max(values) <= limit
+
+
+def _pack(fields: dict[str, Any], series: list[int], encoding: str) -> None:
+    """Rice-pack ``series`` (the column's integers) with its best predictor, if worth it."""
+    if not _within(series, predict.SAFE_MAGNITUDE):
+        return
+    best: tuple[int, int, str, list[int]] | None = None
+    for predictor in predict.PREDICTORS:
+        rest = predict.residuals(series, predictor)
+        if rest.count(0) * 2 > len(rest):  # steady values, counters: zstd's runs win
+            return
+        parameter, bits = rice.best_parameter([rice.zigzag(v) for v in rest])
+        if best is None or bits < best[0]:
+            best = (bits, parameter, predictor, rest)
+    if best is None or best[1] < 1:
+        return
+    _, parameter, predictor, rest = best
+    fields.update(
+        enc=encoding, v=rice.encode(rest, parameter), rk=parameter, pred=predictor, v0=series[0]
+    )
 
 
 def _encode_floats(values: list[float], hint: LinearScale | None) -> dict[str, Any]:
@@ -166,11 +216,15 @@ def _little_endian(values: array[float]) -> bytes:
     return values.tobytes()
 
 
-def decode_column(fields: object, where: str) -> SignalColumn:
-    """Validate one column map read from the wire and return the column it describes."""
+def decode_column(fields: object, where: str, *, packed_allowed: bool = False) -> SignalColumn:
+    """Validate one column map read from the wire and return the column it describes.
+
+    ``packed_allowed`` (format v2) accepts Rice-packed integer arrays.
+    """
     if not isinstance(fields, dict):
         raise MalformedBatch(f"{where}: expected a map, got {type(fields).__name__}")
-    check_extra_keys(fields, _KNOWN_KEYS, where)
+    packed = packed_allowed and type(fields.get("v")) is bytes and "rk" in fields
+    check_extra_keys(fields, _KNOWN_KEYS | _PACKED_KEYS if packed else _KNOWN_KEYS, where)
     name = _field(fields, "name", str, where)
     if not name or len(name) > MAX_NAME_CHARS:
         raise MalformedBatch(f"{where}.name: must be 1 to {MAX_NAME_CHARS} characters")
@@ -183,12 +237,38 @@ def decode_column(fields: object, where: str) -> SignalColumn:
     if encoding not in ENCODINGS[value_type]:
         raise MalformedBatch(f"{where}.enc: {encoding!r} is not an encoding of {type_name}")
     offsets = _offsets(fields.get("t"), f"{where}.t")
+    if packed:
+        if encoding not in _INTEGER_ENCODINGS:
+            raise MalformedBatch(f"{where}: a {encoding!r} column cannot be packed")
+        fields = {**fields, "v": _unpack(fields, encoding, len(offsets), where)}
     values = _values(fields, value_type, encoding, where)
     if len(values) != len(offsets):
         raise MalformedBatch(
             f"{where}: {len(offsets)} timestamps but {len(values)} values (must be equal)"
         )
     return SignalColumn(name, value_type, offsets, values)
+
+
+def _unpack(fields: Mapping[str, Any], encoding: str, count: int, where: str) -> list[int]:
+    """The integer array a v1 column would hold, from a packed column's fields."""
+    if count == 0:
+        raise MalformedBatch(f"{where}: an empty column cannot be packed")
+    parameter = _field(fields, "rk", int, where)
+    first = _field(fields, "v0", int, where)
+    predictor = _field(fields, "pred", str, where)
+    if predictor not in predict.PREDICTORS:
+        raise MalformedBatch(f"{where}.pred: unknown predictor {predictor[:40]!r}")
+    limit = predict.SAFE_MAGNITUDE
+    if not -limit <= first <= limit:
+        raise MalformedBatch(f"{where}.v0: outside +-2**58")
+    try:
+        rest = rice.decode(fields["v"], count - 1, parameter)
+    except rice.RiceError as error:
+        raise MalformedBatch(f"{where}.v: {error}") from None
+    series = predict.reconstruct(first, rest, predictor)
+    if not _within(series, limit):
+        raise MalformedBatch(f"{where}.v: a value is outside +-2**58")
+    return series if encoding == "raw" else differences(series)
 
 
 def check_extra_keys(fields: Mapping[Any, Any], known: frozenset[str], where: str) -> None:

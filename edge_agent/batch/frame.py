@@ -19,7 +19,7 @@ from edge_agent.batch.errors import (
     TruncatedBatch,
     UnsupportedBatchVersion,
 )
-from edge_agent.batch.model import FORMAT_VERSION
+from edge_agent.batch.model import FORMAT_VERSION, SUPPORTED_VERSIONS
 
 MAGIC = b"EABT"
 CODEC_ZSTD = 1
@@ -42,14 +42,14 @@ def _compressor(level: int) -> zstandard.ZstdCompressor:
     return cache[level]
 
 
-def seal(payload: bytes, level: int = 3) -> bytes:
+def seal(payload: bytes, level: int = 3, version: int = FORMAT_VERSION) -> bytes:
     """Header plus one zstd frame (content size and checksum included) around ``payload``."""
     if len(payload) > MAX_DECOMPRESSED:
         raise ValueError(
             f"batch payload is {len(payload)} bytes, over the {MAX_DECOMPRESSED}-byte limit: "
             "cut smaller batches"
         )
-    header = HEADER.pack(MAGIC, FORMAT_VERSION, CODEC_ZSTD, len(payload))
+    header = HEADER.pack(MAGIC, version, CODEC_ZSTD, len(payload))
     return header + _compressor(level).compress(payload)
 
 
@@ -66,9 +66,10 @@ def unseal(data: bytes | bytearray | memoryview, max_decompressed: int = MAX_DEC
     magic, version, codec, size = HEADER.unpack_from(view)
     if magic != MAGIC:
         raise NotABatch(f"batch: starts with {magic!r}, not the EABT magic")
-    if version != FORMAT_VERSION:
+    if version not in SUPPORTED_VERSIONS:
+        readable = " and ".join(str(v) for v in SUPPORTED_VERSIONS)
         raise UnsupportedBatchVersion(
-            f"batch: format version {version}, this decoder reads version {FORMAT_VERSION}"
+            f"batch: format version {version}, this decoder reads versions {readable}"
         )
     if codec != CODEC_ZSTD:
         raise UnsupportedBatchVersion(f"batch: unknown codec {codec} (1 is zstd)")

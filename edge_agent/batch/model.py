@@ -11,7 +11,9 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # what a batch without packed columns is written as
+PACKED_VERSION = 2  # adds Rice-packed integer columns (docs/batch-format.md)
+SUPPORTED_VERSIONS = (FORMAT_VERSION, PACKED_VERSION)
 MILLISECONDS = 1_000
 MICROSECONDS = 1_000_000
 RESOLUTIONS = (MILLISECONDS, MICROSECONDS)
@@ -86,12 +88,14 @@ class SignalColumn:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """A decoded (or about-to-be-encoded) telemetry batch, format version 1.
+    """A decoded (or about-to-be-encoded) telemetry batch.
 
     ``wall_base`` and ``monotonic_base`` are the time base in ticks (wall ticks since the
     epoch, monotonic ticks since boot ``boot_id``); a sample's wall time is
     ``(wall_base + offset) / resolution`` seconds. ``decimation`` counts how many times the
     spool halved the samples of every column to save space (0: full resolution).
+    ``version`` is the format version the batch was read from; the encoder writes the lowest
+    version that holds the encodings it chose, and ``same_as`` ignores it.
     """
 
     vehicle_id: str
@@ -137,7 +141,6 @@ class Batch:
 
 def _header(batch: Batch) -> tuple[object, ...]:
     return (
-        batch.version,
         batch.vehicle_id,
         batch.stream,
         batch.sequence,

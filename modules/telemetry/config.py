@@ -86,9 +86,26 @@ class TelemetryConfig(BaseModel):
     )
     streams: list[StreamConfig] = Field(default_factory=list)
     captures: list[CaptureRule] = Field(default_factory=list)
-    batch_max_samples: int = Field(default=10_000, ge=1, le=1_000_000)
-    batch_max_age_s: float = Field(default=10.0, gt=0, le=3600)
+    batch_max_samples: int = Field(
+        default=20_000,
+        ge=1,
+        le=1_000_000,
+        description="Cut a stream's batch at this many samples. Buffered samples cost about "
+        "150 bytes of memory each; 20,000 holds 10 s of 2,000 samples/s.",
+    )
+    batch_max_age_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Cut a stream's batch when its oldest sample is this old: the most "
+        "telemetry a crash of the agent can lose, and the least delay to the cloud.",
+    )
     resolution: Literal["ms", "us"] = "ms"
+    batch_format: Literal[1, 2] = Field(
+        default=2,
+        description="Newest batch format the cloud decodes: 2 packs noisy integer columns "
+        "(docs/batch-format.md 3.1, about 10 % smaller); 1 for a cloud that reads only v1.",
+    )
     queue_size: int = Field(
         default=20_000, ge=10, description="Decoded messages waiting; the oldest go when full."
     )

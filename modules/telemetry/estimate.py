@@ -77,10 +77,10 @@ def msgpack_objects(samples: Iterable[Sample], resolution: int) -> tuple[bytes, 
 
 @dataclass(frozen=True, slots=True)
 class EncodedCut:
-    """One batch in every encoding: ours (v1) and the compressed baselines, plus raw sizes."""
+    """One batch in every encoding: ours (the agent's format) and the compressed baselines."""
 
     cut: Cut
-    v1: bytes
+    batch: bytes
     json_zstd: bytes
     msgpack_zstd: bytes
     json_raw_bytes: int
@@ -103,8 +103,10 @@ class BatchEncoder:
         resolution: int = MILLISECONDS,
         scales: Mapping[str, LinearScale] | None = None,
         seed: int = 0,
+        batch_format: int = 2,
     ) -> None:
         self.vehicle_id = vehicle_id
+        self.batch_format = batch_format
         self.resolution = resolution
         self.scales = dict(scales or {})
         self._random = random.Random(seed)
@@ -115,13 +117,13 @@ class BatchEncoder:
         )
 
     def encode(self, cut: Cut) -> EncodedCut:
-        """Batch v1 bytes of ``cut`` and its JSON and msgpack baselines.
+        """Batch bytes of ``cut`` (as the module writes them) and its JSON and msgpack baselines.
 
         Raises ValueError, as the module's encoder would, for a cut too large for one batch.
         """
         sequence = self._sequences.get(cut.stream, 0) + 1
         self._sequences[cut.stream] = sequence
-        v1 = encode_samples(
+        batch = encode_samples(
             cut.samples,
             vehicle_id=self.vehicle_id,
             stream=cut.stream,
@@ -131,12 +133,13 @@ class BatchEncoder:
             message_id=self._random.randbytes(16),
             boot_id=self.boot_id,
             scales=self.scales,
+            pack=self.batch_format >= 2,
         )
         json_raw, json_count = json_lines(cut.samples, self.resolution)
         msgpack_raw, msgpack_count = msgpack_objects(cut.samples, self.resolution)
         return EncodedCut(
             cut=cut,
-            v1=v1,
+            batch=batch,
             json_zstd=self._zstd.compress(json_raw),
             msgpack_zstd=self._zstd.compress(msgpack_raw),
             json_raw_bytes=len(json_raw),
@@ -231,7 +234,7 @@ class UplinkEstimate:
         count = len(cut.samples)
         names = {sample.signal for sample in cut.samples}
         self.samples += count
-        self.bytes += len(encoded.v1)
+        self.bytes += len(encoded.batch)
         self.batches += 1
         self.captures += cut.capture is not None
         self.json_bytes += len(encoded.json_zstd)
@@ -243,7 +246,7 @@ class UplinkEstimate:
         self.signals |= names
         stream = self.streams.setdefault(cut.stream, StreamTotals())
         stream.samples += count
-        stream.bytes += len(encoded.v1)
+        stream.bytes += len(encoded.batch)
         stream.batches += 1
         stream.signals |= names
 

@@ -168,6 +168,7 @@ class TelemetryModule(Module[TelemetryConfig]):
             message_id=message_id,
             boot_id=self._boot_id,
             scales=self._scales,
+            pack=self.config.batch_format >= 2,
         )
         spool = self.context.spool
         if spool is None:

@@ -172,6 +172,7 @@ def bench_from_args(args: argparse.Namespace) -> dict[str, Any]:
         vehicle_id=settings.vehicle_id if settings else DEFAULT_VEHICLE_ID,
         resolution=resolution_of(config),
         scales=dbc_scales(dbc.database),
+        batch_format=config.batch_format,
     )
     estimate = estimate_uplink(frames, decoder, config, encoder)
     if estimate.frames.decoded == 0:

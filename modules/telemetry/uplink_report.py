@@ -90,6 +90,7 @@ def uplink_result(
             "batch_max_samples": config.batch_max_samples,
             "batch_max_age_s": config.batch_max_age_s,
             "resolution": config.resolution,
+            "batch_format": config.batch_format,
             "scale_hints": scale_hints,
             "signals_not_in_dbc": missing_signals,
         },
@@ -171,7 +172,8 @@ def render_text(result: dict[str, Any]) -> str:
     lines = [
         f"uplink estimate: {result['drive']}, {result['log_seconds']:,.1f} s of driving",
         f"collection: {collection['schemes']}{source}; batches of up to "
-        f"{collection['batch_max_samples']:,} samples or {collection['batch_max_age_s']:g} s",
+        f"{collection['batch_max_samples']:,} samples or {collection['batch_max_age_s']:g} s, "
+        f"batch format v{collection['batch_format']}",
         "",
         *table.lines,
         "",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import shutil
 import tarfile
 import tempfile
@@ -146,6 +147,17 @@ def _seed_bundle() -> bytes:
     return out.getvalue()
 
 
+def _seed_packed_batch() -> bytes:
+    noise = random.Random(7)
+    samples = [
+        Sample("Accel", 100.0 + i * 0.01, 1.8e9 + i * 0.01, 1500 + round(noise.gauss(0, 30)))
+        for i in range(40)
+    ]
+    return encode_samples(
+        samples, vehicle_id="v", stream="s", sequence=2, clock=ClockQuality.TRUSTED
+    )
+
+
 def _seed_batch() -> bytes:
     samples = [
         Sample("EgoSpeed", 100.0 + i * 0.01, 1.8e9 + i * 0.01, 50.0 + i * 0.1) for i in range(20)
@@ -172,7 +184,7 @@ def targets() -> list[Target]:
                 b"(2.5) vcan0 0B0##1AA",
             ],
         ),
-        Target("batch", batch, (BatchFormatError,), [_seed_batch()]),
+        Target("batch", batch, (BatchFormatError,), [_seed_batch(), _seed_packed_batch()]),
         Target(
             "config",
             config_toml,

@@ -109,7 +109,7 @@ async def test_estimator_batches_equal_the_module_batches(tmp_path: Path) -> Non
     encoder = BatchEncoder(vehicle_id="tel-1")
     cuts = [cut for message in stream for cut in collection.ingest(message)]
     cuts += collection.flush()
-    from_estimator = contents([encoder.encode(cut).v1 for cut in cuts])
+    from_estimator = contents([encoder.encode(cut).batch for cut in cuts])
 
     assert {key[0] for key in from_module} == {"chassis", "raw", "hard-braking"}
     assert len(from_module) >= 6

@@ -153,7 +153,9 @@ def test_every_truncation_of_a_valid_batch_is_rejected() -> None:
 def test_header_problems_have_their_own_errors() -> None:
     with pytest.raises(NotABatch, match="magic"):
         decode_batch(b"PK\x03\x04 not a batch at all")
-    with pytest.raises(UnsupportedBatchVersion, match="version 2"):
+    with pytest.raises(UnsupportedBatchVersion, match="version 3"):
+        decode_batch(MAGIC + b"\x03" + VALID[5:])
+    with pytest.raises(MalformedBatch, match=r"envelope\.v: 1 disagrees with the header's"):
         decode_batch(MAGIC + b"\x02" + VALID[5:])
     with pytest.raises(UnsupportedBatchVersion, match="codec"):
         decode_batch(MAGIC + b"\x01\x07" + VALID[6:])

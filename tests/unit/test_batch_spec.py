@@ -78,11 +78,17 @@ def pseudo_code_decoder() -> Any:
 
 signal_values = st.one_of(
     st.lists(st.integers(-1000, 1000), min_size=1, max_size=20),
+    # long and noisy enough to be packed (format v2)
+    st.lists(st.integers(-(10**5), 10**5), min_size=16, max_size=60),
+    st.lists(st.integers(-(10**5), 10**5).map(lambda k: k * 0.01), min_size=16, max_size=60),
     st.lists(st.integers(-(10**6), 10**6).map(lambda k: k * 0.01), min_size=1, max_size=20),
     st.lists(st.floats(allow_nan=False), min_size=1, max_size=20),
     st.lists(st.floats(width=32, allow_nan=False), min_size=1, max_size=20),
     st.lists(st.text(max_size=3), min_size=1, max_size=5),
 )
+
+
+packed_seen: set[int] = set()
 
 
 @settings(max_examples=100, deadline=None)
@@ -99,7 +105,15 @@ def test_the_documented_pseudo_code_decodes_what_we_encode(signals: dict[str, li
     )
     reference = decode_batch(data)
     by_pseudo_code = decode(data)
+    packed_seen.add(data[4])
     for name, values in signals.items():
         assert [value for _, value in by_pseudo_code[name]] == values
     for sample in reference.samples():
         assert any(abs(t - sample.wall) < 1e-6 for t, _ in by_pseudo_code[sample.signal])
+
+
+def test_the_pseudo_code_met_both_versions() -> None:
+    """The property test above decoded version 1 and version 2 (packed) batches."""
+    if not packed_seen:
+        test_the_documented_pseudo_code_decodes_what_we_encode()
+    assert packed_seen == {1, 2}

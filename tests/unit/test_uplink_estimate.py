@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 
 import can
@@ -104,7 +105,7 @@ def test_baselines_hold_the_same_samples_as_the_batch() -> None:
     encoded = BatchEncoder(scales={"EgoSpeed": LinearScale(0.01)}).encode(
         Cut("signals", "telemetry-low", samples)
     )
-    batch = decode_batch(encoded.v1)
+    batch = decode_batch(encoded.batch)
     ours = sorted((s.signal, round(s.wall, 3), s.value) for s in batch.samples())
     text = zstandard.ZstdDecompressor().decompress(encoded.json_zstd).decode()
     from_json = sorted((o["signal"], o["t"], o["value"]) for o in map(json.loads, text.split()))
@@ -116,12 +117,28 @@ def test_baselines_hold_the_same_samples_as_the_batch() -> None:
     assert batch.signals[0].name == "EgoSpeed"
 
 
+def test_batch_format_1_keeps_noisy_columns_unpacked_and_costs_more() -> None:
+    noise = random.Random(5)
+    samples = [
+        Sample("Accel", 1000.0 + i * 0.01, EPOCH + i * 0.01, 1.5 + noise.randrange(-60, 60) / 1000)
+        for i in range(500)
+    ]
+    cut = Cut("signals", "telemetry-low", samples)
+    packed = BatchEncoder(batch_format=2).encode(cut).batch
+    plain = BatchEncoder(batch_format=1).encode(cut).batch
+    assert (packed[4], plain[4]) == (2, 1)
+    assert len(packed) < len(plain)
+    assert decode_batch(packed).same_as(decode_batch(plain))
+
+
 def test_batch_encoder_is_reproducible_and_counts_sequences_per_stream() -> None:
     cut = Cut("signals", "telemetry-low", [Sample("A", 1.0, EPOCH, 1.5)])
     first, second = BatchEncoder(seed=3), BatchEncoder(seed=3)
-    assert first.encode(cut).v1 == second.encode(cut).v1
-    assert decode_batch(first.encode(cut).v1).sequence == 2
-    assert decode_batch(first.encode(Cut("other", "telemetry-low", cut.samples)).v1).sequence == 1
+    assert first.encode(cut).batch == second.encode(cut).batch
+    assert decode_batch(first.encode(cut).batch).sequence == 2
+    assert (
+        decode_batch(first.encode(Cut("other", "telemetry-low", cut.samples)).batch).sequence == 1
+    )
 
 
 def test_json_baseline_rounds_times_to_the_batch_resolution() -> None:
