@@ -1,4 +1,4 @@
-"""``edge-agent bench batch``: bytes per sample of batch format v1 against row JSON/msgpack.
+"""``edge-agent bench batch``: bytes per sample of the batch formats against row JSON/msgpack.
 
 The data is a synthetic but CAN-shaped drive (seeded, so every run sees the same bytes):
 DBC-scaled signals at 1 to 100 Hz sharing their frame's kernel timestamp (100 us jitter),
@@ -107,23 +107,26 @@ def compare_encodings(seconds: float = 10.0) -> dict[str, Any]:
     rows = [[s.wall, s.signal, s.value] for s in samples]
     common: dict[str, Any] = {"vehicle_id": "bench", "stream": "chassis", "sequence": 0}
     trusted = ClockQuality.TRUSTED
-    v1_ms = build_batch(samples, clock=trusted, resolution=MILLISECONDS, **common)
-    v1_us = build_batch(samples, clock=trusted, resolution=MICROSECONDS, **common)
+    in_ms = build_batch(samples, clock=trusted, resolution=MILLISECONDS, **common)
+    in_us = build_batch(samples, clock=trusted, resolution=MICROSECONDS, **common)
     return {
         "samples": count,
-        "signals": len(v1_ms.signals),
+        "signals": len(in_ms.signals),
         "json_rows_zstd": _per_sample(zstd.compress(json.dumps(rows).encode()), count),
         "msgpack_rows_zstd": _per_sample(zstd.compress(msgpack.packb(rows)), count),
         "columns_float64_ms_zstd": _per_sample(
             zstd.compress(_plain_columns(samples, MILLISECONDS)), count
         ),
-        "v1_ms_auto_scales": _per_sample(encode_batch(v1_ms), count),
-        "v1_ms_dbc_scales": _per_sample(encode_batch(v1_ms, scales=scales), count),
-        "v1_us_dbc_scales": _per_sample(encode_batch(v1_us, scales=scales), count),
+        "v1_ms_auto_scales": _per_sample(encode_batch(in_ms, pack=False), count),
+        "v1_ms_dbc_scales": _per_sample(encode_batch(in_ms, scales=scales, pack=False), count),
+        "v1_us_dbc_scales": _per_sample(encode_batch(in_us, scales=scales, pack=False), count),
+        "v2_ms_auto_scales": _per_sample(encode_batch(in_ms), count),
+        "v2_ms_dbc_scales": _per_sample(encode_batch(in_ms, scales=scales), count),
+        "v2_us_dbc_scales": _per_sample(encode_batch(in_us, scales=scales), count),
     }
 
 
-def measure_rates(runs: int, seconds: float = 10.0) -> dict[str, Any]:
+def measure_rates(runs: int, seconds: float = 10.0, *, pack: bool = True) -> dict[str, Any]:
     """Encode and decode rates (samples/s, median of ``runs``) of a batch of the drive."""
     samples, scales = synthetic_drive(seconds)
     encode_times: list[float] = []
@@ -133,7 +136,7 @@ def measure_rates(runs: int, seconds: float = 10.0) -> dict[str, Any]:
         batch = build_batch(
             samples, vehicle_id="bench", stream="chassis", sequence=0, clock=ClockQuality.TRUSTED
         )
-        data = encode_batch(batch, scales=scales)
+        data = encode_batch(batch, scales=scales, pack=pack)
         encode_times.append(time.perf_counter() - started)
         started = time.perf_counter()
         decode_batch(data)
@@ -144,6 +147,7 @@ def measure_rates(runs: int, seconds: float = 10.0) -> dict[str, Any]:
         "encode_samples_per_s": round(len(samples) / encode),
         "decode_samples_per_s": round(len(samples) / decode),
         "batch_bytes": len(data),
+        "format_version": data[4],
     }
 
 
@@ -154,7 +158,10 @@ def bench_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "bytes_per_sample": sizes,
         "ratio_json_rows_to_v1": round(sizes["json_rows_zstd"] / sizes["v1_ms_dbc_scales"], 2),
+        "ratio_json_rows_to_v2": round(sizes["json_rows_zstd"] / sizes["v2_ms_dbc_scales"], 2),
+        # What the agent writes (v2 packs noisy columns), then the same batch left as v1.
         **measure_rates(args.runs or 5, seconds),
+        "v1": measure_rates(args.runs or 5, seconds, pack=False),
         "batch_seconds": seconds,
         "zstd_level": 3,
         "machine": machine(),

@@ -21,6 +21,7 @@ from pathlib import Path
 import can
 
 from edge_agent.batch import BatchFormatError, ClockQuality, Sample, decode_batch, encode_samples
+from edge_agent.batch.frame import seal, unseal
 from edge_agent.can.dbc import DbcError, load_dbc, load_dbc_text
 from edge_agent.can.decode import DecodedMessage, DecodeOutcome, FrameDecoder
 from edge_agent.can.logs import parse_candump_line
@@ -89,8 +90,17 @@ def candump_line(data: bytes) -> object:
 
 
 def batch(data: bytes) -> object:
-    """Bytes -> the batch format v1 decoder."""
+    """Bytes -> the batch decoder (format v1 and v2)."""
     return decode_batch(data)
+
+
+def batch_envelope(data: bytes) -> object:
+    """Bytes -> a sealed v2 frame around them (valid zstd, right checksum) -> the decoder.
+
+    Mutated bytes inside a real batch mostly fail its zstd checksum; this target starts past
+    the frame, so the msgpack envelope and column decoders (Rice-packed columns) see them.
+    """
+    return decode_batch(seal(data, version=2))
 
 
 def config_toml(data: bytes) -> object:
@@ -185,6 +195,12 @@ def targets() -> list[Target]:
             ],
         ),
         Target("batch", batch, (BatchFormatError,), [_seed_batch(), _seed_packed_batch()]),
+        Target(
+            "batch-envelope",
+            batch_envelope,
+            (BatchFormatError,),
+            [unseal(_seed_packed_batch()), unseal(_seed_batch())],
+        ),
         Target(
             "config",
             config_toml,
