@@ -106,18 +106,25 @@ class LinkClient(aiomqtt.Client):
         identifier: str | None = None,
         last_will: bool = True,
     ) -> None:
-        connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        connect.SessionExpiryInterval = config.session_expiry_s
-        will_properties = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
-        will_properties.MessageExpiryInterval = config.session_expiry_s or 86_400
+        self.mqtt5 = config.mqtt_version == "5"
+        connect: Properties | None = None
+        will_properties: Properties | None = None
+        # MQTT 3.1.1 has no session expiry: a persistent session, or a clean one for 0.
+        session: dict[str, Any] = {"clean_session": config.session_expiry_s == 0}
+        if self.mqtt5:
+            connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            connect.SessionExpiryInterval = config.session_expiry_s
+            will_properties = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
+            will_properties.MessageExpiryInterval = config.session_expiry_s or 86_400
+            session = {"clean_start": False}
         super().__init__(
             config.host,
             config.port,
             identifier=identifier or vehicle_id,
             username=vehicle_id,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=False,
+            protocol=aiomqtt.ProtocolVersion.V5 if self.mqtt5 else aiomqtt.ProtocolVersion.V311,
             properties=connect,
+            **session,
             keepalive=config.keepalive_s,
             timeout=config.operation_timeout_s,
             tls_context=context,

@@ -77,6 +77,14 @@ class CloudLinkConfig(BaseModel):
     operation_timeout_s: float = Field(
         default=10.0, gt=0, le=300, description="Longest wait for a PUBACK or SUBACK."
     )
+    mqtt_version: Literal["5", "3.1.1"] = Field(
+        default="5",
+        description="MQTT protocol version. 3.1.1 is for brokers without MQTT 5 (Azure IoT "
+        "Hub, older clusters); it loses the message-id user property (the cloud then "
+        "de-duplicates telemetry by the batch's own id, other records may arrive twice), "
+        "session_expiry_s (the broker's own session settings apply), the will's expiry and "
+        "PUBACK reason codes.",
+    )
     session_expiry_s: int = Field(
         default=7 * 86_400,
         ge=0,

@@ -161,7 +161,7 @@ class Uplink:
                     topic,
                     payload,
                     retain=record.stream in RETAINED_STREAMS,
-                    properties=publish_properties(record.message_id),
+                    properties=publish_properties(record.message_id) if client.mqtt5 else None,
                     timeout_s=timeout_s,
                 )
             except PublishRefused as error:

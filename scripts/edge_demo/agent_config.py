@@ -29,6 +29,7 @@ def build_config(
     broker: tuple[str, int] | None,
     notes: list[str],
     seconds: float | None = None,
+    mqtt_version: str = "5",
 ) -> dict[str, Any]:
     """The config mapping for the demo's agent; ``notes`` collects what was left out and why."""
     with LAPTOP_CONFIG.open("rb") as handle:
@@ -66,7 +67,9 @@ def build_config(
             del modules["cloud-link"]
         else:
             host, port = broker
-            modules["cloud-link"].setdefault("config", {}).update(host=host, port=port)
+            modules["cloud-link"].setdefault("config", {}).update(
+                host=host, port=port, mqtt_version=mqtt_version
+            )
     elif "cloud-link" not in installed:
         notes.append("cloud link not installed yet: skipping the link outage")
     if mode.name == "in-process":

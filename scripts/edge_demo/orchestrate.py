@@ -181,12 +181,12 @@ class Demo:
         """Broker, relay and the agent's config (validated); prints the header."""
         self.broker = await asyncio.to_thread(start_broker, WORK)
         broker = self.broker
-        if broker is not None and broker.protocol != "5":
-            self.notes.append(
-                f"{broker.kind} speaks MQTT {broker.protocol} only and the cloud link needs "
-                "MQTT 5: running without the cloud link (install mosquitto for the full demo)"
-            )
-        elif broker is not None:
+        if broker is not None:
+            if broker.protocol != "5":
+                self.notes.append(
+                    f"{broker.kind} speaks MQTT {broker.protocol} only: the cloud link uses "
+                    f'mqtt_version = "{broker.protocol}" (no message-id property)'
+                )
             self.relay = LinkRelay(broker.host, broker.port)
             await self.relay.start()
         config = build_config(
@@ -194,6 +194,7 @@ class Demo:
             self.state_dir,
             self.trace,
             broker=("127.0.0.1", self.relay.listen_port) if self.relay else None,
+            mqtt_version=broker.protocol if broker is not None else "5",
             notes=self.notes,
             seconds=self.options.seconds,
         )

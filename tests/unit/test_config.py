@@ -225,6 +225,20 @@ def test_desired_state_goes_through_the_same_validation() -> None:
     ]
 
 
+def test_cloud_link_mqtt_version_is_5_or_311_with_a_one_line_error() -> None:
+    link = {"host": "broker.example", "tls": False}
+    base = {"agent": {"vehicle_id": "car-1"}}
+    ok = validate_config({**base, "modules": {"cloud-link": {"config": link}}})
+    assert ok.modules["cloud-link"].config.mqtt_version == "5"
+    legacy = {"cloud-link": {"config": {**link, "mqtt_version": "3.1.1"}}}
+    assert validate_config({**base, "modules": legacy}).modules["cloud-link"].config.mqtt_version
+    wrong = {"cloud-link": {"config": {**link, "mqtt_version": 4}}}
+    with pytest.raises(ConfigError) as caught:
+        validate_config({**base, "modules": wrong})
+    (line,) = caught.value.lines()
+    assert line.startswith("modules.cloud-link.config.mqtt_version: Input should be '5' or '3.1.1'")
+
+
 # -- environment overrides -------------------------------------------------------------------
 
 
