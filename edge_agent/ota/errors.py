@@ -29,6 +29,7 @@ class Code(enum.StrEnum):
     INSTALL_FAILED = "install-failed"
     HEALTH_GATE = "health-gate"
     BOOT_LOOP = "boot-loop"
+    LAUNCH_FAILED = "launch-failed"  # the trial slot never started (edge-agent-launch-guard)
     INTERRUPTED = "interrupted"
 
 

@@ -9,6 +9,8 @@
     ota/install.log          one JSON line per attempt outcome
     ota/tuf/                 trusted TUF metadata (root.json is the trust anchor)
     ota/downloads/           partial and complete target files
+    ota/launch-count         trial-slot starts, counted by systemd/edge-agent-launch-guard
+    ota/launch-failed        left by that guard when it restored the previous slot
 """
 
 from __future__ import annotations
@@ -59,6 +61,36 @@ class OtaLayout:
     def log_file(self) -> Path:
         """The append-only install log."""
         return self.root / "install.log"
+
+    @property
+    def launch_count(self) -> Path:
+        """Starts of a trial slot counted by ``edge-agent-launch-guard`` (systemd/)."""
+        return self.root / "launch-count"
+
+    @property
+    def launch_failed(self) -> Path:
+        """Left by the launch guard when it restored the previous slot: ``{"reason": ...}``."""
+        return self.root / "launch-failed"
+
+    def take_launch_failure(self) -> str | None:
+        """Clear the launch guard's files (this agent did start); its reason if it rolled back."""
+        self.launch_count.unlink(missing_ok=True)
+        try:
+            raw = self.launch_failed.read_bytes()[:4096]
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            return f"the launch guard restored the previous slot ({error})"
+        try:
+            reason = json.loads(raw).get("reason")
+        except (ValueError, AttributeError):
+            reason = None
+        return str(reason) if reason else "the launch guard restored the previous slot"
+
+    def clear_launch_failure(self) -> None:
+        """Remove the launch guard's marker once the rollback it started is recorded."""
+        self.launch_failed.unlink(missing_ok=True)
+        fsync_dir(self.root)
 
     @property
     def tuf_dir(self) -> Path:

@@ -49,6 +49,11 @@ class Recovery:
         engine = self.engine
         state = engine.state
         updater = engine.updater
+        launch_failure = await asyncio.to_thread(engine.layout.take_launch_failure)
+        if launch_failure is not None:
+            boot = await self._launch_failed(launch_failure)
+            if boot is not None:
+                return boot
         if state.phase in (
             Phase.DOWNLOADING,
             Phase.DOWNLOADED,
@@ -94,6 +99,20 @@ class Recovery:
                 engine.restart_agent(f"start from the restored slot {state.from_slot}")
                 return Boot.RESTARTING
         return Boot.IDLE
+
+    async def _launch_failed(self, reason: str) -> Boot | None:
+        """The launch guard restored the previous slot: finish that rollback (if on trial)."""
+        engine = self.engine
+        state = engine.state
+        if state.phase is Phase.SWITCHED:
+            state.code, state.reason, state.waiting = Code.LAUNCH_FAILED.value, reason, ""
+            state.finalised = False
+            await engine.save(Phase.ROLLED_BACK)
+            boot = await self._finish_rollback()
+        else:
+            boot = None  # a marker left over from a rollback already recorded
+        await asyncio.to_thread(engine.layout.clear_launch_failure)
+        return boot
 
     async def run_gate(self) -> None:
         """Watch health snapshots until the gate passes (commit) or times out (rollback)."""

@@ -134,3 +134,34 @@ def test_trial_that_keeps_crashing_is_rolled_back(scene: Scene) -> None:
     scene.wait_running("1.0.0")
     record = scene.log()[-1]
     assert (record["result"], record["code"]) == ("rolled-back", "boot-loop")
+
+
+GUARD = Path(__file__).resolve().parents[2] / "systemd" / "edge-agent-launch-guard"
+
+
+def test_a_slot_that_cannot_start_python_is_rolled_back_by_the_launch_guard(
+    scene: Scene,
+) -> None:
+    # The unit runs systemd/edge-agent-launch-guard before every start (ExecStartPre=).
+    scene.systemd.pre = ["/bin/sh", str(GUARD), str(scene.state_dir), "3"]
+    scene.release("2.0.0", broken_launcher=True)
+    scene.start()
+    job = scene.send_job("2.0.0")
+    # Switched to 2.0.0, whose launcher exits 127 before any Python runs: only the guard
+    # can notice. After 3 such starts it restores slot a; 1.0.0 finishes the rollback.
+    state = scene.wait_state(
+        "rollback by the guard", timeout=60, job_id=job, phase="rolled-back", finalised=True
+    )
+    assert state["code"] == "launch-failed"
+    assert "did not start" in state["reason"]
+    assert state["boot_attempts"] == 0  # no trial boot ever reached the agent
+    scene.wait_running("1.0.0")
+    assert (scene.state_dir / "ota" / "current").readlink() == Path("slots/a")
+    assert scene.systemd.exits.count(127) == 3
+    record = scene.log()[-1]
+    assert (record["result"], record["code"]) == ("rolled-back", "launch-failed")
+    assert not (scene.state_dir / "ota" / "launch-failed").exists()
+    assert not (scene.state_dir / "ota" / "launch-count").exists()
+    statuses = [s for s in scene.statuses(job) if s.get("phase") == "rolled-back"]
+    assert statuses
+    assert statuses[-1]["code"] == "launch-failed"
