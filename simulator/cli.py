@@ -61,6 +61,16 @@ def _rate(text: str) -> float:
     return value
 
 
+def _jitter(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (0 <= value <= 1000):  # also NaN
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1000 ms, got {text!r}")
+    return value
+
+
 def _window(text: str) -> tuple[float, float]:
     try:
         return parse_window(text)
@@ -186,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=RECORDING_EPOCH,
         help=f"Unix time of the first frame (default {RECORDING_EPOCH:.0f})",
     )
+    record.add_argument(
+        "--receive-jitter-ms",
+        type=_jitter,
+        default=0.0,
+        metavar="MS",
+        help="Gaussian jitter (standard deviation) added to each logged timestamp, as a real "
+        "receiver's stamps have (default 0: the senders' exact grid)",
+    )
     add_suite_parser(sub)
     return parser
 
@@ -276,6 +294,7 @@ def _record(args: argparse.Namespace) -> int:
         seed=args.seed,
         faults=_fault_plan(args),
         epoch=args.epoch,
+        jitter_ms=args.receive_jitter_ms,
     )
     print(
         f"{PROG}: wrote {frames} frames ({result.duration_s:.1f} s of {scenario.name}) "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import math
+import random
 from types import TracebackType
 from typing import TextIO
 
@@ -36,14 +39,25 @@ class CandumpRecorder:
     Usable directly as a :class:`~edge_agent.simulator.can_io.SimulatorSession` ``frame_sink``.
     """
 
-    def __init__(self, path: str, channel: str = "vcan0") -> None:
+    def __init__(
+        self, path: str, channel: str = "vcan0", *, jitter_ms: float = 0.0, seed: int = 0
+    ) -> None:
+        if not (jitter_ms >= 0 and math.isfinite(jitter_ms)):
+            raise ValueError(f"receive jitter must be a finite number >= 0 (got {jitter_ms})")
         self.path = path
         self.channel = channel
         self.frames = 0
+        # A receiver stamps frames when they arrive, not on the sender's exact grid: Gaussian
+        # receive-time jitter of this standard deviation, seeded (reproducible logs).
+        self.jitter_s = jitter_ms / 1000.0
+        self._random = random.Random(seed)
         self._file: TextIO = open(path, "w", encoding="ascii")  # noqa: SIM115 - closed in close()
 
     def __call__(self, frame: can.Message) -> None:
-        """Append ``frame``."""
+        """Append ``frame`` (its timestamp moved by the receive jitter, if any)."""
+        if self.jitter_s:
+            frame = copy.copy(frame)
+            frame.timestamp += self._random.gauss(0.0, self.jitter_s)
         self._file.write(candump_line(frame, self.channel) + "\n")
         self.frames += 1
 

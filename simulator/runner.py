@@ -49,12 +49,15 @@ def record_scenario(
     seed: int = 0,
     faults: FaultPlan | None = None,
     epoch: float = RECORDING_EPOCH,
+    jitter_ms: float = 0.0,
 ) -> tuple[ScenarioResult, int]:
     """Write ``scenario`` (open loop, no brake input) to a candump ``.log`` file at ``path``.
 
-    ``seconds`` replaces the scenario's duration. Returns the result and the number of frames.
+    ``seconds`` replaces the scenario's duration; ``jitter_ms`` adds Gaussian receive-time
+    jitter to the logged timestamps (seeded by ``seed``). Returns the result and the number
+    of frames.
     """
-    with CandumpRecorder(path, channel) as recorder:
+    with CandumpRecorder(path, channel, jitter_ms=jitter_ms, seed=seed) as recorder:
         session = SimulatorSession(
             scenario,
             None,

@@ -134,6 +134,18 @@ def test_record_writes_a_candump_file(tmp_path: Path, capsys: pytest.CaptureFixt
     assert not [f for f in frames if f.timestamp - 1_700_000_000.0 > 1.5 + 1e-6]
 
 
+def test_record_rejects_a_bad_receive_jitter_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "drive.log"
+    argv = ["record", "--scenario", "ccrs-10", "--out", str(out), "--receive-jitter-ms", "-2"]
+    assert main(argv) == Exit.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--receive-jitter-ms: must be between 0 and 1000 ms" in err
+    assert not out.exists()
+
+
 def test_record_into_a_missing_directory_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

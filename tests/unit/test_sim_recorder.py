@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+from itertools import pairwise
 from pathlib import Path
 
 import can
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.simulator.recorder import candump_line
+from edge_agent.simulator.recorder import CandumpRecorder, candump_line
 from edge_agent.simulator.runner import record_scenario
 from edge_agent.simulator.scenarios import get_scenario
 
@@ -100,3 +102,27 @@ def test_recordings_are_reproducible(tmp_path: Path) -> None:
     record_scenario(get_scenario("garbage-frames"), str(first), seconds=2.0, seed=3)
     record_scenario(get_scenario("garbage-frames"), str(second), seconds=2.0, seed=3)
     assert first.read_bytes() == second.read_bytes()
+
+
+def test_receive_jitter_moves_timestamps_reproducibly_and_nothing_else(tmp_path: Path) -> None:
+    exact, jittered, again = tmp_path / "exact.log", tmp_path / "j.log", tmp_path / "j2.log"
+    scenario = get_scenario("following-2s")
+    record_scenario(scenario, str(exact), seconds=3.0)
+    record_scenario(scenario, str(jittered), seconds=3.0, jitter_ms=0.5)
+    record_scenario(scenario, str(again), seconds=3.0, jitter_ms=0.5)
+    assert jittered.read_bytes() == again.read_bytes()
+    plain = list(can.CanutilsLogReader(str(exact)))
+    moved = list(can.CanutilsLogReader(str(jittered)))
+    assert [bytes(f.data) for f in plain] == [bytes(f.data) for f in moved]
+    offsets = [m.timestamp - p.timestamp for p, m in zip(plain, moved, strict=True)]
+    mean = sum(offsets) / len(offsets)
+    spread = (sum((o - mean) ** 2 for o in offsets) / len(offsets)) ** 0.5
+    assert abs(mean) < 0.0001
+    assert 0.0004 < spread < 0.0006  # 0.5 ms standard deviation
+    assert any(b.timestamp < a.timestamp for a, b in pairwise(moved))  # as in real logs
+
+
+def test_receive_jitter_must_be_a_finite_non_negative_number(tmp_path: Path) -> None:
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="receive jitter"):
+            CandumpRecorder(str(tmp_path / "x.log"), jitter_ms=bad)
