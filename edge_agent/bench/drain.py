@@ -2,7 +2,7 @@
 
 The standard drive's telemetry: four streams (chassis, powertrain, adas, motion) of the
 synthetic CAN-shaped drive of ``bench batch`` (about 1,100 samples/s), each cut into a batch
-format v1 record every 5 s, so 0.8 records/s. An offline period of ``--seconds`` (default
+format record every 5 s, so 0.8 records/s. An offline period of ``--seconds`` (default
 one hour) leaves that many records in the spool; then a private mosquitto (mutual TLS, on a
 free loopback port) comes up, the real ``cloud-link`` module runs under a supervisor, and
 ingest goes on at the drive's rate while the backlog drains. ``drained_per_s`` counts
@@ -53,7 +53,7 @@ STREAMS: dict[str, tuple[str, ...]] = {
 
 
 def drive_windows(count: int) -> list[dict[str, bytes]]:
-    """``count`` windows of the drive, each one batch (format v1 bytes) per stream."""
+    """``count`` windows of the drive, each one batch (batch format bytes) per stream."""
     windows: list[dict[str, bytes]] = []
     for index in range(count):
         samples, scales = synthetic_drive(BATCH_PERIOD_S, seed=index)

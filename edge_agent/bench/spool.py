@@ -30,7 +30,7 @@ RECORD = struct.Struct("<II")
 GROUP = 32
 PRODUCERS = 16
 SAMPLES_PER_S = 40_000
-BYTES_PER_SAMPLE = 1.9  # batch format v1 on the synthetic drive (edge-agent bench batch)
+BYTES_PER_SAMPLE = 1.9  # batch format v1 on the synthetic drive (v2: 1.7; edge-agent bench batch)
 
 
 def _payloads(count: int, size: int) -> list[bytes]:

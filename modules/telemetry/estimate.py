@@ -2,11 +2,11 @@
 
 Frames are decoded with ``edge_agent.can.FrameDecoder``, collected by the telemetry module's
 schemes, captures and batch cuts (:class:`~edge_agent.modules.telemetry.collection.Collection`)
-and encoded in batch format v1 with zstd, with the DBC's conversions as scale hints, exactly as
-the agent would send them. The baselines are measured in the same run on the same batches:
-one JSON object (and one msgpack map) per sample, ``{"t": seconds, "signal": name, "value":
-value}``, each batch compressed alone with the same zstd level, so neither side gains from a
-longer compression window.
+and encoded in the batch format (v2 unless the config says 1) with zstd, with the DBC's
+conversions as scale hints, exactly as the agent would send them. The baselines are
+measured in the same run on the same batches: one JSON object (and one msgpack map) per
+sample, ``{"t": seconds, "signal": name, "value": value}``, each batch compressed alone with
+the same zstd level, so neither side gains from a longer compression window.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 It subscribes to decoded messages on the bus (bounded, oldest dropped and counted), applies
 each stream's collection schemes and the capture rules, cuts batches by size and age,
-encodes them in batch format v1 off the event loop, and appends them to the agent's spool,
-where they are durable before they count as produced. ``snapshot`` requests on the bus
-(``telemetry/snapshot``) trigger captures now. New options apply in place.
+encodes them in the batch format (v2, or v1 with ``batch_format = 1``) off the event loop,
+and appends them to the agent's spool, where they are durable before they count as
+produced. ``snapshot`` requests on the bus (``telemetry/snapshot``) trigger captures now.
+New options apply in place.
 """
 
 from __future__ import annotations

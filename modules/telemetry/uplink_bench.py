@@ -4,8 +4,8 @@ Without ``--log`` the drive is the simulator's ``standard-drive`` (seed 0), gene
 memory (``--seconds`` shortens it); with ``--log LOG --dbc FILE`` it is a recorded candump
 ``.log``, ``.asc`` or ``.blf``. Either way the frames go through the agent's CAN decoding,
 the telemetry collection (every decoded signal at its native rate, or ``--config``'s
-telemetry section) and batch format v1, next to JSON and msgpack baselines of the same
-samples. Bad input is counted; only an unreadable log, DBC or config, or a log of which
+telemetry section) and the batch format it writes, next to JSON and msgpack baselines of
+the same samples. Bad input is counted; only an unreadable log, DBC or config, or a log of which
 nothing decodes, is an error (one line, exit status 2).
 
 The registry's entry points here; the runtime package never imports this module itself.
