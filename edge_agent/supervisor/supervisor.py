@@ -161,6 +161,7 @@ class Supervisor:
                 "reason": report.reason if report else "",
                 "details": dict(report.details) if report else {},
             }
+        self._mark_dependencies_down(modules)
         return {
             "agent": {
                 "pid": os.getpid(),
@@ -180,6 +181,27 @@ class Supervisor:
             "bus": [dataclasses.asdict(stats) for stats in self.bus.stats()],
             "spool": self.spool_stats,
         }
+
+    def _mark_dependencies_down(self, modules: dict[str, Any]) -> None:
+        """A running module whose dependency has ended for good is not healthy: say which.
+
+        Dependencies are only awaited before a start; a module keeps running if one breaks
+        later (it may well cope), but its health says so: ``ok`` false, the reason, and
+        ``dependencies_down``.
+        """
+        for name, runner in self.runners.items():
+            down = [
+                needed
+                for needed in runner.plan.module_class.requires
+                if needed in self.runners and self.runners[needed].terminal
+            ]
+            if not down or runner.state is not ModuleState.RUNNING:
+                continue
+            reasons = [f"dependency {d!r} is {self.runners[d].state.value}" for d in down]
+            entry = modules[name]
+            entry["ok"] = False
+            entry["reason"] = "; ".join([*reasons, entry["reason"]] if entry["reason"] else reasons)
+            entry["dependencies_down"] = down
 
     async def _open_spool(self) -> None:
         """Open the shared spool (before any module starts), if configured."""

@@ -463,6 +463,25 @@ async def test_dependent_of_a_broken_module_fails_naming_it(
     await agent.stop()
 
 
+async def test_a_dependency_breaking_later_makes_the_running_dependent_unhealthy(
+    start: Callable[..., Agent],
+) -> None:
+    agent = start(
+        base=module("BreaksLater", max_failures=3, config={"block_after_s": 0.5}),
+        dependent=module("Dependent"),
+    )
+    await agent.reach("dependent", ModuleState.RUNNING)
+    assert agent.module("dependent")["ok"] is True
+    await agent.reach("base", ModuleState.BROKEN)
+    entry = agent.module("dependent")
+    assert entry["state"] == "running"  # it keeps running (it may cope) ...
+    assert entry["ok"] is False  # ... but its health says why it may not
+    assert entry["reason"] == "dependency 'base' is broken"
+    assert entry["dependencies_down"] == ["base"]
+    code, _ = await agent.stop()
+    assert code == ExitCode.OK
+
+
 async def test_dependency_breaking_while_the_dependent_backs_off(
     start: Callable[..., Agent],
 ) -> None:
