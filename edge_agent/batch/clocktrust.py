@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
@@ -38,13 +40,26 @@ class TrustPolicy(enum.StrEnum):
     NEVER = "never"
 
 
+@functools.cache
+def _adjtimex() -> Callable[[Any], int] | None:
+    # Loaded once: every ctypes.CDLL() builds new function-pointer classes, and the agent
+    # checks the clock every few seconds (the soak saw them pile up between collections).
+    try:
+        function: Callable[[Any], int] = ctypes.CDLL(None, use_errno=True).adjtimex
+    except (OSError, AttributeError):
+        return None
+    return function
+
+
 def kernel_clock_synchronised() -> bool:
     """True when ``adjtimex`` (read-only) reports a synchronised system clock."""
+    adjtimex = _adjtimex()
+    if adjtimex is None:
+        return False
+    timex = ctypes.create_string_buffer(512)  # larger than struct timex; modes = 0: read
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        timex = ctypes.create_string_buffer(512)  # larger than struct timex; modes = 0: read
-        state = int(libc.adjtimex(timex))
-    except (OSError, AttributeError):
+        state = int(adjtimex(timex))
+    except OSError:
         return False
     return 0 <= state < _TIME_ERROR
 

@@ -139,3 +139,19 @@ def test_trust_policies(
     )
     assert trust.trusted() is expected
     assert trust.monotonic_to_wall_offset() == ((wall - 100.0) if expected else None)
+
+
+def test_the_kernel_clock_check_loads_libc_once() -> None:
+    # Regression (soak, tracemalloc): every ctypes.CDLL() built new function-pointer classes,
+    # and the agent checks the clock every few seconds.
+    import gc
+
+    from edge_agent.batch import clocktrust
+
+    clocktrust.kernel_clock_synchronised()
+    gc.collect()
+    before = sum(1 for o in gc.get_objects() if isinstance(o, type) and o.__name__ == "_FuncPtr")
+    results = {clocktrust.kernel_clock_synchronised() for _ in range(200)}
+    after = sum(1 for o in gc.get_objects() if isinstance(o, type) and o.__name__ == "_FuncPtr")
+    assert len(results) == 1
+    assert after == before
