@@ -17,6 +17,7 @@ from edge_agent.batch.codec import (
     encode_batch,
     encode_samples,
     new_message_id,
+    reencode_batch,
 )
 from edge_agent.batch.columns import LinearScale
 from edge_agent.batch.errors import (
@@ -74,5 +75,6 @@ __all__ = [
     "encode_samples",
     "kernel_clock_synchronised",
     "new_message_id",
+    "reencode_batch",
     "restamp",
 ]

@@ -192,6 +192,15 @@ def encode_batch(
     return seal(msgpack.packb(envelope, use_bin_type=True), level, version)
 
 
+def reencode_batch(batch: Batch) -> bytes:
+    """Bytes of a changed copy of a decoded batch (re-stamped, downsampled).
+
+    Never in a newer format than it was read in: a vehicle told ``batch_format = 1`` keeps
+    sending v1 when the spool downsamples or the uplink re-stamps its batches.
+    """
+    return encode_batch(batch, pack=batch.version >= PACKED_VERSION)
+
+
 def encode_samples(
     samples: Iterable[Sample],
     *,
@@ -291,7 +300,9 @@ def _to_batch(envelope: object, header_version: int) -> Batch:
         decimation=_bounded(envelope, "decim", 0, MAX_DECIMATION, default=0),
         version=version,
         signals=tuple(
-            decode_column(column, f"envelope.signals[{index}]", packed_allowed=version >= 2)
+            decode_column(
+                column, f"envelope.signals[{index}]", packed_allowed=version >= PACKED_VERSION
+            )
             for index, column in enumerate(raw_signals)
         ),
     )

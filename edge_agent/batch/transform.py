@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from edge_agent.batch.codec import decode_batch, encode_batch
+from edge_agent.batch.codec import decode_batch, reencode_batch
 from edge_agent.batch.errors import BatchFormatError
 from edge_agent.batch.model import Batch, ClockQuality, SignalColumn
 
@@ -57,5 +57,5 @@ def downsample_encoded(data: bytes) -> bytes | None:
         return None
     if batch.sample_count < 2:
         return None
-    smaller = encode_batch(downsample(batch))
+    smaller = reencode_batch(downsample(batch))
     return smaller if len(smaller) < len(data) else None

@@ -20,7 +20,7 @@ from edge_agent.batch import (
     WallClockTrust,
     current_boot_id,
     decode_batch,
-    encode_batch,
+    reencode_batch,
     restamp,
 )
 
@@ -41,7 +41,7 @@ class Restamper:
             return None
         if batch.clock is not ClockQuality.UNTRUSTED or batch.boot_id != self.boot_id:
             return None
-        return encode_batch(restamp(batch, offset, boot_id=self.boot_id))
+        return reencode_batch(restamp(batch, offset, boot_id=self.boot_id))
 
     async def payload_for(self, stream: str, payload: bytes) -> bytes:
         """``payload`` as it should be published now (re-stamped when that is due)."""

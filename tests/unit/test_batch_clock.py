@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,23 @@ def test_downsample_halves_every_column_and_keeps_the_identity() -> None:
     assert decoded.message_id == batch.message_id
     assert decoded.decimation == 1
     assert downsample_encoded(b"not a batch") is None
+
+
+def test_downsampling_keeps_the_format_version_it_was_written_in() -> None:
+    # The spool's degrade hook must not turn a v1-only vehicle's batches into v2.
+    noise = random.Random(4)
+    samples = [
+        Sample("Accel", i * 0.01, 1.7e9 + i * 0.01, 1500 + noise.randrange(-90, 90))
+        for i in range(400)
+    ]
+    batch = build_batch(samples, vehicle_id="V", stream="s", sequence=3, clock=ClockQuality.TRUSTED)
+    for pack, version in ((False, 1), (True, 2)):
+        encoded = encode_batch(batch, pack=pack)
+        assert encoded[4] == version
+        smaller = downsample_encoded(encoded)
+        assert smaller is not None
+        assert smaller[4] == version
+        assert decode_batch(smaller).decimation == 1
 
 
 def flag_file(tmp_path: Path, present: bool) -> Path:

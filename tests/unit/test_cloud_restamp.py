@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from edge_agent.batch import (
@@ -74,3 +75,24 @@ async def test_agent_started_with_a_trusted_clock_never_decodes(tmp_path: Path) 
     assert not uplink.enabled
     garbage = b"not a batch at all"
     assert await uplink.payload_for("telemetry/chassis", garbage) == garbage
+
+
+async def test_a_v1_batch_is_restamped_as_v1(tmp_path: Path) -> None:
+    # A vehicle told batch_format = 1 writes v1; re-stamping must not upgrade it to v2 even
+    # when the re-encoded columns could be packed.
+    noise = random.Random(2)
+    samples = [
+        Sample("Accel", 500.0 + i * 0.01, 1_000.0 + i * 0.01, 1500 + noise.randrange(-90, 90))
+        for i in range(200)
+    ]
+    common = {"vehicle_id": "v", "stream": "s", "sequence": 1, "boot_id": BOOT}
+    plain = encode_samples(samples, clock=ClockQuality.UNTRUSTED, pack=False, **common)
+    packed = encode_samples(samples, clock=ClockQuality.UNTRUSTED, **common)
+    assert (plain[4], packed[4]) == (1, 2)
+    clocks = Clocks()
+    uplink = restamper(clocks, tmp_path)
+    clocks.wall = 1_800_000_100.0
+    for original in (plain, packed):
+        fixed = await uplink.payload_for("telemetry/chassis", original)
+        assert fixed[4] == original[4]
+        assert decode_batch(fixed).clock is ClockQuality.UNTRUSTED_RESTAMPED
