@@ -24,6 +24,7 @@ from fixtures.agent_rig import (
     bus_frames,
     decisions,
     namespace,
+    start_agent,
     until,
 )
 from fixtures.disks import tmpfs
@@ -53,9 +54,7 @@ def test_full_spool_disk_does_not_stop_braking_or_ingest(
         load_bus=True,
         spool={"path": str(tiny_disk / "spool.db"), "max_mb": 64, "reserve_mb": 0.25},
     )
-    agent = Agent(namespace, tmp_path, config)
-    agents.append(agent)
-    agent.start()
+    agent = start_agent(agents, namespace, tmp_path, config)
     status = os.statvfs(tiny_disk)
     filler = tiny_disk / "filler"
     filler.write_bytes(b"\0" * max(0, status.f_bavail * status.f_frsize - 64 * 1024))

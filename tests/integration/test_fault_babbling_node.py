@@ -24,6 +24,7 @@ from fixtures.agent_rig import (
     bus_frames,
     decisions,
     namespace,
+    start_agent,
     until,
 )
 
@@ -34,11 +35,8 @@ __all__ = ["agents", "namespace"]
 def test_flooded_bus_leaves_the_other_bus_and_the_fast_path_alone(
     namespace: str, agents: list[Agent], tmp_path: Path
 ) -> None:
-    agent = Agent(
-        namespace, tmp_path, agent_config(tmp_path / "state", load_bus=True, telemetry_queue=500)
-    )
-    agents.append(agent)
-    agent.start()
+    config = agent_config(tmp_path / "state", load_bus=True, telemetry_queue=500)
+    agent = start_agent(agents, namespace, tmp_path, config)
     vehicle_before, decided_before = bus_frames(agent, "vehicle"), decisions(agent)
     flood = subprocess.Popen(load_traffic(namespace, 1e9, 12), stdout=subprocess.PIPE)
     counts = Vehicle(namespace, 10.0).result()

@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 
 from edge_agent.bench.rig import Agent, agent_config
-from fixtures.agent_rig import Vehicle, agents, all_running, decisions, namespace, until
+from fixtures.agent_rig import (
+    Vehicle,
+    agents,
+    all_running,
+    decisions,
+    namespace,
+    start_agent,
+    until,
+)
 
 __all__ = ["agents", "namespace"]
 
@@ -44,9 +52,7 @@ def test_wall_clock_jumps_leave_the_agent_working(
         "FAKETIME_NO_CACHE": "1",
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",
     }
-    agent = Agent(namespace, tmp_path, agent_config(tmp_path / "state"), env=env)
-    agents.append(agent)
-    agent.start()
+    agent = start_agent(agents, namespace, tmp_path, agent_config(tmp_path / "state"), env)
     vehicle = Vehicle(namespace, 24.0)
     try:
         wall_seen: list[float] = []

@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 
 from edge_agent.bench.rig import Agent, agent_config, load_traffic
-from fixtures.agent_rig import Vehicle, agents, all_running, decisions, namespace, until
+from fixtures.agent_rig import (
+    Vehicle,
+    agents,
+    all_running,
+    decisions,
+    namespace,
+    start_agent,
+    until,
+)
 
 __all__ = ["agents", "namespace"]
 
@@ -29,11 +37,8 @@ HOG = "while True: pass"
 def test_cpu_hogs_starve_telemetry_not_the_fast_path(
     namespace: str, agents: list[Agent], tmp_path: Path
 ) -> None:
-    agent = Agent(
-        namespace, tmp_path, agent_config(tmp_path / "state", load_bus=True, telemetry_queue=10)
-    )
-    agents.append(agent)
-    agent.start()
+    config = agent_config(tmp_path / "state", load_bus=True, telemetry_queue=10)
+    agent = start_agent(agents, namespace, tmp_path, config)
     hogs = [
         subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(len(os.sched_getaffinity(0)))
     ]

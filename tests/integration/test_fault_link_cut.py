@@ -20,7 +20,7 @@ import pytest
 
 from edge_agent.bench.netns import in_namespace
 from edge_agent.bench.rig import Agent, agent_config, namespace_broker
-from fixtures.agent_rig import Vehicle, agents, all_running, namespace, until
+from fixtures.agent_rig import Vehicle, agents, all_running, namespace, start_agent, until
 
 __all__ = ["agents", "namespace"]
 
@@ -89,9 +89,7 @@ def test_link_cut_spools_then_drains_without_loss(
             assert recorder.stdout is not None
             assert recorder.stdout.readline().strip() == "ready"
             config = agent_config(tmp_path / "state", broker_port=port, broker_host=CLOUD_ADDRESS)
-            agent = Agent(namespace, tmp_path, config)
-            agents.append(agent)
-            agent.start()
+            agent = start_agent(agents, namespace, tmp_path, config)
             until(lambda: link_state(agent) == "online", 15, "the link to come up")
             vehicle = Vehicle(namespace, 22.0)
             until(
