@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo-installed
 PYTEST_ARGS ?=
+# Test processes for `make test` (pytest-xdist, whole files per process: a file's fixtures and
+# its real parts stay together). 0 runs everything in the one pytest process.
+TEST_WORKERS ?= 2
 
 .PHONY: help venv install test lint demo bench container clean
 
@@ -40,15 +43,15 @@ $(DEMO_STAMP): $(STAMP)
 	@touch $@
 
 lint: install
-	$(BIN)/ruff check edge_agent modules simulator scripts tests
-	$(BIN)/ruff format --check edge_agent modules simulator scripts tests
+	$(BIN)/ruff check edge_agent modules simulator fleet scripts tests
+	$(BIN)/ruff format --check edge_agent modules simulator fleet scripts tests
 	cd $(VENV) && bin/mypy --config-file ../pyproject.toml -p edge_agent  # from .venv: see the installed link farm, not ./edge_agent
 	cd scripts && MYPYPATH=. ../$(BIN)/mypy --config-file ../pyproject.toml -p edge_demo
 
 test: $(DEMO_STAMP)
-	scripts/system-deps mosquitto buildah debootstrap faketime
+	scripts/system-deps mosquitto buildah debootstrap faketime strace iproute2 systemd nats-server postgresql
 	$(MAKE) --no-print-directory lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # DEMO_SECONDS=N make demo: run N seconds without a terminal (CI); see docs/demo.md.
 demo: $(DEMO_STAMP)

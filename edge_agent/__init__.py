@@ -14,6 +14,7 @@ from edge_agent.module_api import (
     NotReady,
     RestartPolicy,
 )
+from edge_agent.streams import StreamRegistry, StreamTransforms
 from edge_agent.version import __version__
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "OverflowPolicy",
     "Priority",
     "RestartPolicy",
+    "StreamRegistry",
+    "StreamTransforms",
     "Subscription",
     "SystemClock",
     "__version__",

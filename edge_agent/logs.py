@@ -1,20 +1,23 @@
-"""Structured logging: JSON lines for journald and containers, readable console for people.
+"""Structured logging through structlog: JSON lines for machines, console lines for people.
 
 A log line is an *event* (a short fixed phrase, ``"bus up"``) plus key=value fields
 (``bus="body", bitrate=500000``): ``get_logger("edge_agent.can").info("bus up", bus="body")``.
-It is built on the standard library's ``logging``, so third-party loggers (python-can,
-aiomqtt) go through the same handler and format. This replaces structlog, which cost the
-agent ~2-7 MB of resident memory for features it did not use (docs/reliability.md, "Soak").
+structlog is configured once, the first time a logger is asked for. Its lines and the standard
+library's (python-can, aiomqtt) meet in one handler on the root logger, whose
+``structlog.stdlib.ProcessorFormatter`` renders both the same way. Fields bound to a task's
+context (``log_context``, ``structlog.contextvars``) ride on every line that task and the tasks
+it starts write, the standard library's included: the supervisor runs each module's tasks with
+``module=<name>`` bound.
 """
 
 from __future__ import annotations
 
-import json
+import contextvars
 import logging
 import sys
-import time
-from collections.abc import Mapping
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Protocol, TextIO
+
+from edge_agent.logs_import import structlog
 
 LogFormat = Literal["auto", "json", "console"]
 LEVELS = {
@@ -23,106 +26,132 @@ LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
-_FIELDS = "edge_agent_fields"
+# The JSON line's own keys, first in every line in this order; the event's fields follow.
+_LINE_KEYS = ("timestamp", "level", "logger", "event")
 
 
-class EventLogger:
-    """A logger of events with key=value fields, optionally bound to fixed fields.
+class EventLogger(Protocol):
+    """What the agent's code logs through: a structlog ``BoundLogger`` over a stdlib logger.
 
-    ``bind(module="can-reader")`` returns a logger that adds ``module`` to every line. The
-    methods never raise on a field that cannot be serialised: it is written with ``str()``.
+    ``bind(module="can-reader")`` returns a logger that adds ``module`` to every line. A field
+    that cannot be serialised is written with ``str()``; it never stops the line.
     """
-
-    __slots__ = ("_bound", "_logger")
-
-    def __init__(self, logger: logging.Logger, bound: Mapping[str, object] | None = None) -> None:
-        self._logger = logger
-        self._bound: dict[str, object] = dict(bound or {})
 
     @property
     def name(self) -> str:
         """The underlying standard-library logger's name."""
-        return self._logger.name
+        ...
 
-    def bind(self, **fields: object) -> EventLogger:
+    def bind(self, **fields: Any) -> EventLogger:
         """A logger that adds ``fields`` to every line (on top of those already bound)."""
-        return EventLogger(self._logger, {**self._bound, **fields})
+        ...
 
-    def debug(self, event: str, **fields: object) -> None:
+    def debug(self, event: str, **fields: Any) -> Any:
         """Log ``event`` at debug level."""
-        self._emit(logging.DEBUG, event, fields)
+        ...
 
-    def info(self, event: str, **fields: object) -> None:
+    def info(self, event: str, **fields: Any) -> Any:
         """Log ``event`` at info level."""
-        self._emit(logging.INFO, event, fields)
+        ...
 
-    def warning(self, event: str, **fields: object) -> None:
+    def warning(self, event: str, **fields: Any) -> Any:
         """Log ``event`` at warning level."""
-        self._emit(logging.WARNING, event, fields)
+        ...
 
-    def error(self, event: str, **fields: object) -> None:
+    def error(self, event: str, **fields: Any) -> Any:
         """Log ``event`` at error level."""
-        self._emit(logging.ERROR, event, fields)
+        ...
 
-    def exception(self, event: str, **fields: object) -> None:
+    def exception(self, event: str, **fields: Any) -> Any:
         """Log ``event`` at error level with the exception being handled (call in ``except``)."""
-        self._emit(logging.ERROR, event, fields, exc_info=True)
+        ...
 
-    def _emit(
-        self, level: int, event: str, fields: dict[str, object], exc_info: bool = False
-    ) -> None:
-        if not self._logger.isEnabledFor(level):
-            return
-        merged = {**self._bound, **fields} if self._bound else fields
-        self._logger.log(level, event, exc_info=exc_info, extra={_FIELDS: merged}, stacklevel=3)
+
+# Run for our events before they become stdlib records, and for stdlib records (python-can,
+# aiomqtt) in the formatter: both end up with the same keys.
+_SHARED: list[structlog.typing.Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+_configured = False
+
+
+def _configure_structlog() -> None:
+    """Configure structlog once: the processors are fixed, only the handler changes later."""
+    global _configured  # noqa: PLW0603 - structlog's configuration is process-wide by design
+    if _configured:
+        return
+    structlog.configure(
+        # filter_by_level first: a line below the level is dropped before any other processor.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_SHARED,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        # Safe because nothing above changes after this call: configure_logging swaps the
+        # stdlib handler, not structlog's configuration. Saves rebuilding a logger per line.
+        cache_logger_on_first_use=True,
+    )
+    _configured = True
 
 
 def get_logger(name: str) -> EventLogger:
     """The event logger called ``name`` (a dotted standard-library logger name)."""
-    return EventLogger(logging.getLogger(name))
+    _configure_structlog()
+    logger: EventLogger = structlog.stdlib.get_logger(name)
+    return logger
 
 
-def _timestamp(record: logging.LogRecord) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-    return f"{seconds}.{int(record.msecs):03d}Z"
+def log_context(**fields: object) -> contextvars.Context:
+    """A copy of the current context with ``fields`` bound for every line logged in it.
+
+    Pass it to ``loop.create_task(..., context=...)``: the task, and every task it starts, adds
+    ``fields`` to its lines, including those of standard-library loggers (python-can, aiomqtt).
+    """
+    context = contextvars.copy_context()
+    context.run(structlog.contextvars.bind_contextvars, **fields)
+    return context
 
 
-def _fields(record: logging.LogRecord) -> Mapping[str, object]:
-    fields = getattr(record, _FIELDS, None)
-    return fields if isinstance(fields, dict) else {}
+def bind_log_fields(**fields: object) -> None:
+    """Add ``fields`` to every line logged from now on in this context (task or thread).
+
+    Tasks started afterwards inherit them; use ``log_context`` for a task of its own instead.
+    """
+    structlog.contextvars.bind_contextvars(**fields)
 
 
-class JsonLinesFormatter(logging.Formatter):
-    """One JSON object per line: timestamp, level, logger, event, the fields, exception."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Render ``record`` as one line of JSON."""
-        line: dict[str, Any] = {
-            "timestamp": _timestamp(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "event": record.getMessage(),
-        }
-        for key, value in _fields(record).items():
-            line.setdefault(key, value)
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+def _line_keys_first(
+    _logger: object, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """Put timestamp, level, logger and event first, as people reading journald expect."""
+    return {**{key: event_dict[key] for key in _LINE_KEYS if key in event_dict}, **event_dict}
 
 
-class ConsoleFormatter(logging.Formatter):
-    """Readable lines: ``time [level] event  key=value ...  [logger]`` and any traceback."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Render ``record`` for a person at a terminal."""
-        fields = "  ".join(f"{key}={value!r}" for key, value in _fields(record).items())
-        text = (
-            f"{_timestamp(record)} [{record.levelname.lower():<7}] {record.getMessage()}"
-            f"{'  ' + fields if fields else ''}  [{record.name}]"
-        )
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        return text
+def _formatter(console: bool, colors: bool) -> logging.Formatter:
+    renderer: list[structlog.typing.Processor]
+    if console:
+        # Named, not left to structlog's default, which is rich's wherever rich is importable.
+        renderer = [
+            structlog.dev.ConsoleRenderer(
+                colors=colors, exception_formatter=structlog.dev.plain_traceback
+            )
+        ]
+    else:
+        renderer = [
+            structlog.processors.format_exc_info,
+            _line_keys_first,
+            # default=str: a field json cannot encode (bytes, a path) is written as its str().
+            structlog.processors.JSONRenderer(default=str, ensure_ascii=False),
+        ]
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+    )
 
 
 def configure_logging(
@@ -133,10 +162,12 @@ def configure_logging(
     Every line carries a timestamp, level and logger name; module loggers add ``module``.
     ``auto`` is the console format on a terminal and JSON lines otherwise.
     """
+    _configure_structlog()
     out = stream or sys.stderr
-    use_console = log_format == "console" or (log_format == "auto" and out.isatty())
+    terminal = out.isatty()
+    use_console = log_format == "console" or (log_format == "auto" and terminal)
     handler = logging.StreamHandler(out)
-    handler.setFormatter(ConsoleFormatter() if use_console else JsonLinesFormatter())
+    handler.setFormatter(_formatter(use_console, colors=terminal))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     set_log_level(level)

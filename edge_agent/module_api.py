@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
 from edge_agent.logs import EventLogger, get_logger
+from edge_agent.metrics.samples import Sample
+from edge_agent.streams import StreamRegistry
+
+if TYPE_CHECKING:
+    # Only named in annotations: a module that never spools does not load SQLite for it.
+    from edge_agent.spool import AsyncSpool
 
 
 class ModuleState(enum.StrEnum):
@@ -72,11 +78,23 @@ class HealthReport:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+# Health detail through which the module that carries the cloud link says whether it is up.
+LINK_ONLINE_DETAIL = "link_online"
+
+
 class HealthReporter:
     """A module's handle to report degraded health and live figures (counters, latencies)."""
 
     def __init__(self) -> None:
         self.report = HealthReport()
+
+    def link_online(self, online: bool) -> None:
+        """Say whether the cloud link is up (for a module with ``is_cloud_link``).
+
+        The supervisor keeps a config change that touches the link only if the link says
+        online again within ``agent.link_probation_s``.
+        """
+        self.report.details[LINK_ONLINE_DETAIL] = online
 
     def set_detail(self, key: str, value: Any) -> None:
         """Publish a live figure (JSON-serialisable) in the health model under ``key``."""
@@ -97,7 +115,9 @@ class ModuleContext:
     """Everything the runtime lends a module: bus, logger, state dir, clock, health, tasks, spool.
 
     Tasks spawned here and callbacks registered with ``on_stop`` are cleaned up by the
-    supervisor when the module stops, whatever way it stops.
+    supervisor when the module stops, whatever way it stops. ``streams`` is the agent's
+    registry of per-stream transforms (:mod:`edge_agent.streams`): a module that writes an
+    upstream stream in a format of its own registers there how to degrade and re-stamp it.
     """
 
     def __init__(
@@ -109,7 +129,8 @@ class ModuleContext:
         clock: Clock,
         vehicle_id: str,
         liveness: Callable[[str, Callable[[], bool]], None] | None = None,
-        spool: Any = None,
+        spool: AsyncSpool | None = None,
+        streams: StreamRegistry | None = None,
         request_exit: Callable[[int, str], None] | None = None,
     ) -> None:
         self.name = name
@@ -120,8 +141,11 @@ class ModuleContext:
         # The agent's durable upstream spool (edge_agent.spool), shared by every module that
         # sends data to the cloud; None when the agent runs without one.
         self.spool = spool
+        # Shared by every module of the agent. A module in a child process (or built by a
+        # test) gets a private one: what it registers there does not reach the agent's spool.
+        self.streams = streams if streams is not None else StreamRegistry()
         self._request_exit = request_exit
-        self.log: EventLogger = get_logger(f"edge_agent.modules.{name}").bind(module=name)
+        self.log: EventLogger = get_logger(f"edge_agent.module.{name}").bind(module=name)
         self.health = HealthReporter()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._on_stop: list[Callable[[], Awaitable[None] | None]] = []
@@ -153,9 +177,11 @@ class ModuleContext:
             self._liveness(self.name, check)
 
     def request_exit(self, status: int, reason: str) -> bool:
-        """Ask the agent to shut down in stages and exit with ``status`` (e.g. 75: restart me).
+        """Ask the agent to shut down in stages and exit with ``status``.
 
-        Returns False when the module runs without a supervisor that can do it.
+        ``status`` is one of :class:`edge_agent.exit_codes.Exit`, typically
+        ``RESTART_REQUESTED`` (75: start me again). Returns False when the module runs
+        without a supervisor that can do it.
         """
         if self._request_exit is None:
             return False
@@ -187,6 +213,15 @@ class Module(Generic[ConfigT]):
     * ``start()``: return once the module does its job (readiness); bounded by its start limit;
     * ``run()``: the module's life; returning ends it normally, raising is a failure;
     * ``stop()``: release resources, bounded by the module's stop limit.
+
+    Two declarations concern configuration changes at run time:
+
+    * ``is_cloud_link``: this module carries the vehicle's link to the cloud and reports it
+      with ``context.health.link_online``; a change that touches it is on probation;
+    * ``restart_only_when_parked``: a safety function (the brake path); the supervisor stops
+      or restarts it for a config change only while the vehicle-state guard says parked
+      (:mod:`edge_agent.vehicle_state`); until then the change waits. Changes it can take
+      in place (``reconfigure``) apply at once.
     """
 
     name: ClassVar[str]
@@ -195,6 +230,8 @@ class Module(Generic[ConfigT]):
     requires: ClassVar[tuple[str, ...]] = ()
     isolation: ClassVar[Isolation] = Isolation.IN_LOOP
     bridge_subscriptions: ClassVar[tuple[str, ...]] = ()
+    is_cloud_link: ClassVar[bool] = False
+    restart_only_when_parked: ClassVar[bool] = False
 
     def __init__(self, config: ConfigT, context: ModuleContext) -> None:
         self.config = config
@@ -216,3 +253,13 @@ class Module(Generic[ConfigT]):
     async def reconfigure(self, config: ConfigT) -> bool:
         """Apply a new validated config in place; return False to ask for a restart instead."""
         return False
+
+    @classmethod
+    def health_metrics(cls, details: Mapping[str, Any]) -> Iterable[Sample]:
+        """The module's Prometheus metrics, read from its latest health ``details``.
+
+        Called at scrape time, in the metrics thread, with a snapshot: it must be a pure
+        function of ``details`` (no module state, no I/O). The default reports nothing; the
+        runtime reports every module's state, health, restarts and failures anyway.
+        """
+        return ()

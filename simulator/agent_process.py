@@ -3,12 +3,12 @@
 The suite needs the agent in a process of its own (with its fast path in a further child
 process, as in a vehicle) and a CAN channel that crosses processes: SocketCAN ``vcan0`` where
 the kernel has it, otherwise python-can's ``udp_multicast`` inside a network namespace created
-for the run (DESIGN section 11; needs root), never on the machine's real network.
+for the run (needs root), so the multicast stays on its loopback, never on the machine's
+real network (docs/scenarios.md, "The CAN channel").
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_agent.bench.netns import NamespaceUnavailable, in_namespace, multicast_namespace
+import tomli_w
+
 from edge_agent.health import HealthFile, NoAgentRunning
+from edge_agent.module_api import ModuleState
 from edge_agent.simulator.can_io import inside_network_namespace
+from edge_agent.simulator.rig.netns import NamespaceUnavailable, in_namespace, multicast_namespace
 
 VCAN = "vcan0"
 MULTICAST_GROUP = "239.74.163.2"
@@ -93,29 +96,29 @@ def cross_process_channel(interface: str | None, channel: str | None) -> Iterato
         namespace_context.__exit__(None, None, None)
 
 
-def agent_config(state_dir: Path, channel: CanChannel, *, start_timeout_s: float = 10.0) -> str:
+def agent_config(
+    state_dir: Path, channel: CanChannel, *, start_timeout_s: float = 10.0
+) -> dict[str, Any]:
     """The agent.toml of a suite run: the fast path alone, in its own process, on ``channel``.
 
-    ``start_timeout_s`` bounds the fast path's start-up (raise it in an emulated machine).
+    A mapping, written with ``tomli_w.dumps``. ``start_timeout_s`` bounds the fast path's
+    start-up (raise it in an emulated machine).
     """
-    return "\n".join(
-        [
-            "[agent]",
-            'vehicle_id = "scenario-suite"',
-            f"state_dir = {json.dumps(str(state_dir))}",
-            'log_level = "warning"',
-            'log_format = "json"',
-            "",
-            f'[modules."{FAST_PATH}"]',
-            "required = true",
-            'isolation = "process"',
-            f"start_timeout_s = {start_timeout_s!r}",
-            f'[modules."{FAST_PATH}".config.can]',
-            f"interface = {json.dumps(channel.interface)}",
-            f"channel = {json.dumps(channel.channel)}",
-            "",
-        ]
-    )
+    fast_path = {
+        "required": True,
+        "isolation": "process",
+        "start_timeout_s": start_timeout_s,
+        "config": {"can": {"interface": channel.interface, "channel": channel.channel}},
+    }
+    return {
+        "agent": {
+            "vehicle_id": "scenario-suite",
+            "state_dir": str(state_dir),
+            "log_level": "warning",
+            "log_format": "json",
+        },
+        "modules": {FAST_PATH: fast_path},
+    }
 
 
 def fast_path_status(state_dir: Path) -> dict[str, Any]:
@@ -127,7 +130,7 @@ def fast_path_status(state_dir: Path) -> dict[str, Any]:
     module = snapshot.get("modules", {}).get(FAST_PATH)
     if not isinstance(module, dict):
         raise AgentFailed(f"the agent in {state_dir} does not run the {FAST_PATH} module")
-    if module.get("state") != "running":
+    if module.get("state") != ModuleState.RUNNING:
         problem = module.get("last_error") or module.get("reason") or ""
         raise AgentFailed(f"the {FAST_PATH} module is {module.get('state')} {problem}".strip())
     return module
@@ -159,7 +162,9 @@ class AgentProcess:
 
     def start(self) -> None:
         """Start the agent and return once its fast path runs (:class:`AgentFailed` if not)."""
-        self.config_path.write_text(agent_config(self.state_dir, self.channel), encoding="utf-8")
+        self.config_path.write_text(
+            tomli_w.dumps(agent_config(self.state_dir, self.channel)), encoding="utf-8"
+        )
         argv = [*PYTHON, "-m", "edge_agent", "run", "--config", str(self.config_path)]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(

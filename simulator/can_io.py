@@ -17,7 +17,8 @@ from pathlib import Path
 import can
 
 from edge_agent.simulator import dbc
-from edge_agent.simulator.body import BodyModel
+from edge_agent.simulator.attack_plan import LiveAttack
+from edge_agent.simulator.body import BodyModel, BodySignals
 from edge_agent.simulator.faults import FaultInjector, FaultPlan
 from edge_agent.simulator.frames import VehicleFrames
 from edge_agent.simulator.radar import Radar
@@ -50,6 +51,7 @@ class BrakeRequestEvent:
 
 
 BrakeRequestObserver = Callable[[BrakeRequestEvent], None]
+StepObserver = Callable[[float, bool, BodySignals], None]
 FrameSink = Callable[[can.Message], None]
 
 
@@ -84,6 +86,9 @@ class SimulatorSession:
         self.epoch = time.time() if epoch is None else epoch
         self.state: VehicleState = scenario.initial_state()
         self.brake_request_observers: list[BrakeRequestObserver] = []
+        # Called after every step with (time_s, radar sending, body signals): the simulated
+        # ECUs' fault monitor (edge_agent.simulator.ecu_faults) listens here.
+        self.step_observers: list[StepObserver] = []
         database = dbc.load_vehicle_dbc()
         self._brake_message = database.get_message_by_name(dbc.AEB_BRAKE_REQUEST)
         self._radar_id = int(database.get_message_by_name(dbc.RADAR_OBJECT).frame_id)
@@ -95,12 +100,20 @@ class SimulatorSession:
         )
         plan = scenario.faults if faults is None else scenario.faults.combined(faults)
         self._faults = FaultInjector(plan, self._frames.frame_ids, random.Random(f"{seed}-faults"))
+        self.attack = (
+            None
+            if scenario.attack is None
+            else LiveAttack(scenario.attack, random.Random(f"{seed}-attack"))
+        )
+        """The scenario's attacker, if any (its ``labels`` say what it did when)."""
         self.metrics = RunMetrics()
         self.brake_request_mps2 = 0.0
         self._request_sim_time_s: float | None = None
         self._last_radar: tuple[float, float] | None = None
         self._last_counter: int | None = None
         self._stage = 0
+        self.first_stage_s: dict[int, float] = {}
+        """When each brake stage was first requested (partial counts from partial or above)."""
         self.brake_frames = self.bad_brake_frames = self.counter_errors = self.warnings = 0
         self.frames_sent = self.send_errors = 0
 
@@ -131,9 +144,15 @@ class SimulatorSession:
         time_s = self.time_s
         bus_off = self._faults.bus_off(time_s)
         frames = self._frames.due(self.state, body, silent=bus_off)
+        if self.attack is not None:
+            frames = self.attack.frames(time_s, self.tick_s, frames)
         frames += self._faults.frames(time_s, self.tick_s)
         for frame in frames:
             self._send(frame)
+        if self.step_observers:
+            radar_sending = not bus_off and not self.scenario.radar.dropouts.contains(time_s)
+            for observer in self.step_observers:
+                observer(time_s, radar_sending, body)
 
     def advance(self, seconds: float) -> None:
         """Step until ``seconds`` more simulated time has passed or the run is over."""
@@ -156,6 +175,7 @@ class SimulatorSession:
             warnings=self.warnings,
             frames_sent=self.frames_sent,
             send_errors=self.send_errors,
+            first_stage_s=self.first_stage_s,
         )
 
     def current_brake_request(self) -> float:
@@ -210,6 +230,8 @@ class SimulatorSession:
         if stage == 1 and self._stage != 1:
             self.warnings += 1
         self._stage = stage
+        for reached in range(2, stage + 1):
+            self.first_stage_s.setdefault(reached, self.time_s)
         deceleration = max(0.0, float(signals["AebDecelRequest"]))
         self.brake_request_mps2 = deceleration if deceleration > AEB_ACTIVE_MPS2 else 0.0
         self._request_sim_time_s = self.time_s

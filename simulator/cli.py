@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import enum
 import json
 import math
 import sys
+import threading
 from collections.abc import Sequence
-from typing import NoReturn
 
 import can
 
+from edge_agent.simulator.arguments import OneLineParser, can_interface, number
+from edge_agent.simulator.attack_cli import add_attack_parser, run_attack, write_labels
 from edge_agent.simulator.can_io import BusSetupError, SimulatorSession, open_bus
+from edge_agent.simulator.ecu_faults import EcuFaultMonitor
+from edge_agent.simulator.ecus import EcuServer, brake_ecu, engine_ecu, place_dtcs
+from edge_agent.simulator.euro_ncap import FORMS
 from edge_agent.simulator.faults import FaultPlan, parse_garbage_kinds
 from edge_agent.simulator.profiles import TimeWindows, parse_window
 from edge_agent.simulator.recorder import CandumpRecorder
@@ -37,21 +43,8 @@ class Exit(enum.IntEnum):
     INTERRUPTED = 130
 
 
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line: ``edge-agent-sim: error: ...``."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(int(Exit.BAD_INPUT), f"{PROG}: error: {message} (see {self.prog} --help)\n")
-
-
 def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or math.isnan(value):
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return value
+    return number(text, lambda value: value > 0, "must be positive")
 
 
 def _rate(text: str) -> float:
@@ -62,13 +55,7 @@ def _rate(text: str) -> float:
 
 
 def _jitter(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (0 <= value <= 1000):  # also NaN
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1000 ms, got {text!r}")
-    return value
+    return number(text, lambda value: 0 <= value <= 1000, "must be between 0 and 1000 ms")
 
 
 def _window(text: str) -> tuple[float, float]:
@@ -89,13 +76,7 @@ def _frame_id(text: str) -> int:
 
 
 def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
-    return value
+    return number(text, lambda value: 0.0 <= value <= 1.0, "must be between 0 and 1")
 
 
 def _garbage_kinds(text: str) -> object:
@@ -103,13 +84,6 @@ def _garbage_kinds(text: str) -> object:
         return parse_garbage_kinds(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _interface(text: str) -> str:
-    if text not in can.interfaces.VALID_INTERFACES:
-        known = ", ".join(sorted(can.interfaces.VALID_INTERFACES))
-        raise argparse.ArgumentTypeError(f"unknown python-can interface {text!r} (known: {known})")
-    return text
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -158,11 +132,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``edge-agent-sim`` argument parser."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog=PROG, description="Vehicle simulator: scenarios on a CAN bus, closed loop."
     )
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
     )
 
     listing = sub.add_parser("list", help="list the scenarios")
@@ -172,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(run)
     run.add_argument(
         "--interface",
-        type=_interface,
+        type=can_interface,
         default="virtual",
         help="python-can interface: virtual, socketcan, udp_multicast, ...",
     )
@@ -184,7 +158,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="times faster than real time (default 1; inf: as fast as possible)",
     )
     run.add_argument("--record", metavar="FILE.log", help="also write the frames as candump log")
+    run.add_argument(
+        "--labels",
+        metavar="FILE.json",
+        help="attack-* scenarios: write the attack windows as they happened (JSON)",
+    )
+    run.add_argument(
+        "--ecus",
+        action="store_true",
+        help="also serve the simulated engine and brake ECUs; faults set their DTCs",
+    )
     run.add_argument("--json", action="store_true", help="print the result as one JSON line")
+
+    ecus = sub.add_parser(
+        "ecus", help="serve the simulated engine and brake ECUs (UDS, OBD-II over ISO-TP)"
+    )
+    ecus.add_argument(
+        "--interface", type=can_interface, default="virtual", help="python-can interface"
+    )
+    ecus.add_argument("--channel", default="vcan0", help="channel (default vcan0)")
+    ecus.add_argument(
+        "--dtc",
+        action="append",
+        default=[],
+        metavar="[ECU:]CODE",
+        help="set a DTC (P codes on the engine, others on the brake ECU unless ECU: names one)",
+    )
+    ecus.add_argument(
+        "--seconds", type=_positive, help="serve this long, then exit (default: until Ctrl-C)"
+    )
 
     record = sub.add_parser("record", help="write a scenario (no brake input) to a candump .log")
     _add_common(record)
@@ -205,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         "receiver's stamps have (default 0: the senders' exact grid)",
     )
     add_suite_parser(sub)
+    add_attack_parser(sub)
     return parser
 
 
@@ -237,13 +240,15 @@ def _scenario(args: argparse.Namespace) -> Scenario:
 
 
 def _list(args: argparse.Namespace) -> int:
+    forms = ", ".join(FORMS)
+    print(f"{PROG}: and any car-to-car cell by name: {forms} (docs/simulator.md)", file=sys.stderr)
     for scenario in SCENARIOS.values():
         summary = scenario.summary()
         if args.json:
             print(json.dumps(summary))
         else:
             print(
-                f"{scenario.name:<18} {scenario.category.value:<7} "
+                f"{scenario.name:<26} {scenario.category.value:<9} "
                 f"{scenario.duration_s:6.1f} s  {scenario.description}"
             )
     return int(Exit.OK)
@@ -261,8 +266,9 @@ def _print_result(result: ScenarioResult, as_json: bool) -> None:
 def _run(args: argparse.Namespace) -> int:
     scenario = _scenario(args)
     channel = args.channel or DEFAULT_CHANNELS.get(args.interface, "vcan0")
-    with open_bus(args.interface, channel) as bus:
+    with open_bus(args.interface, channel) as bus, contextlib.ExitStack() as extras:
         recorder = CandumpRecorder(args.record, channel) if args.record else None
+        session: SimulatorSession | None = None
         try:
             session = SimulatorSession(
                 scenario,
@@ -272,6 +278,8 @@ def _run(args: argparse.Namespace) -> int:
                 duration_s=args.seconds,
                 frame_sink=recorder,
             )
+            if args.ecus:
+                _serve_ecus(session, args.interface, channel, extras)
             try:
                 result = run_paced(session, args.speed)
             except KeyboardInterrupt:
@@ -280,8 +288,24 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             if recorder is not None:
                 recorder.close()
+            if args.labels and session is not None:
+                write_labels(args.labels, session.attack, session.epoch)
     _print_result(result, args.json)
     return int(Exit.OK)
+
+
+def _serve_ecus(
+    session: SimulatorSession, interface: str, channel: str, extras: contextlib.ExitStack
+) -> None:
+    """Serve the simulated ECUs beside the scenario; its faults set their DTCs."""
+    # A bus of their own on the same channel: the session reads its bus itself.
+    ecu_bus = extras.enter_context(open_bus(interface, channel))
+    engine, brake = engine_ecu(), brake_ecu()
+    extras.enter_context(EcuServer(ecu_bus, [engine, brake]))
+    monitor = EcuFaultMonitor(engine=engine, brake=brake)
+    session.step_observers.append(
+        lambda time_s, radar, body: monitor.observe(time_s, radar_sending=radar, body=body)
+    )
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -304,13 +328,42 @@ def _record(args: argparse.Namespace) -> int:
     return int(Exit.OK)
 
 
+def _ecus(args: argparse.Namespace) -> int:
+    ecus = [engine_ecu(), brake_ecu()]
+    try:
+        place_dtcs(ecus, args.dtc)
+    except ValueError as error:
+        print(f"{PROG}: ecus: {error}", file=sys.stderr)
+        return int(Exit.BAD_INPUT)
+    bus = open_bus(args.interface, args.channel)
+    try:
+        with EcuServer(bus, ecus):
+            print(
+                f"serving ECUs {', '.join(e.name for e in ecus)} on {args.interface} "
+                f"{args.channel}",
+                flush=True,
+            )
+            # Nothing to do but serve: the ECUs answer from their own threads.
+            threading.Event().wait(args.seconds)
+    finally:
+        bus.shutdown()
+    return int(Exit.OK)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``edge-agent-sim``; return the exit status (see :class:`Exit`)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, or a bad argument already reported in one line
         return stop.code if isinstance(stop.code, int) else int(Exit.BAD_INPUT)
-    handlers = {"list": _list, "run": _run, "record": _record, "suite": run_suite}
+    handlers = {
+        "list": _list,
+        "run": _run,
+        "record": _record,
+        "suite": run_suite,
+        "attack": run_attack,
+        "ecus": _ecus,
+    }
     try:
         return handlers[args.command](args)
     except UnknownScenarioError as error:

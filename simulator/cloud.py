@@ -2,7 +2,9 @@
 
 Sub-commands: ``serve`` (consume a fleet's topics into SQLite, dropping duplicates, with a
 live summary), ``summary`` (what a database holds), ``desired``, ``command`` and ``ota``
-(send to one vehicle), ``certs`` (a development PKI for a bench). See docs/cloud.md.
+(send to one vehicle; ``--mqtt-version 3.1.1`` for NATS's MQTT listener), ``certs`` (a
+development PKI for a bench), ``worker`` (the fleet back end's NATS-to-PostgreSQL worker,
+docs/fleet.md). See docs/cloud.md.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from edge_agent.cloud.certs import DevCA
+from edge_agent.simulator.arguments import OneLineParser
+from edge_agent.simulator.certs import DevCA
 from edge_agent.simulator.cloud_consumer import (
     BrokerAccess,
     ConsumerStats,
@@ -43,18 +46,16 @@ class Exit(enum.IntEnum):
     INTERRUPTED = 130
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(int(Exit.BAD_INPUT), f"{PROG}: error: {message} (see {self.prog} --help)\n")
-
-
 def _access(args: argparse.Namespace) -> BrokerAccess:
+    mqtt5 = args.mqtt_version == "5"
     if args.no_tls:
         print(f"{PROG}: WARNING: plaintext MQTT (--no-tls): local bench only", file=sys.stderr)
-        return BrokerAccess(args.host, args.port)
+        return BrokerAccess(args.host, args.port, mqtt5=mqtt5)
     if not (args.ca and args.cert and args.key):
         raise ValueError("--ca, --cert and --key are needed (or --no-tls for a local bench)")
-    return BrokerAccess(args.host, args.port, Path(args.ca), Path(args.cert), Path(args.key))
+    return BrokerAccess(
+        args.host, args.port, Path(args.ca), Path(args.cert), Path(args.key), mqtt5=mqtt5
+    )
 
 
 def _json_argument(text: str) -> dict[str, Any]:
@@ -155,6 +156,23 @@ async def _ota(args: argparse.Namespace) -> int:
     return int(Exit.OK)
 
 
+async def _worker(args: argparse.Namespace) -> int:
+    # Imported here: nats-py and asyncpg are the optional `fleet` extra (the SQLite
+    # stand-in and `make demo` work without them).
+    from edge_agent.fleet.worker import serve_worker
+
+    urls = [url.strip() for url in args.nats.split(",") if url.strip()]
+    if not urls or args.fetch < 1:
+        raise ValueError("--nats needs at least one URL and --fetch at least 1")
+    try:
+        return await serve_worker(
+            urls, args.db, name=args.name, fetch=args.fetch, every=args.stats_every
+        )
+    except ConnectionError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return int(Exit.BROKER_UNREACHABLE)
+
+
 def _certs(args: argparse.Namespace) -> int:
     out = Path(args.out)
     ca = DevCA.create(out, name="fleet dev CA")
@@ -171,14 +189,20 @@ def _certs(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``edge-agent-cloud`` argument parser."""
-    parser = _Parser(prog=PROG, description="Cloud stand-in for edge-agent fleets.")
-    broker = _Parser(add_help=False)
+    parser = OneLineParser(prog=PROG, description="Cloud stand-in for edge-agent fleets.")
+    broker = OneLineParser(add_help=False)
     broker.add_argument("--host", default="localhost")
     broker.add_argument("--port", type=int, default=8883)
     broker.add_argument("--ca", help="CA certificate of the broker")
     broker.add_argument("--cert", help="the cloud identity's certificate (CN=cloud)")
     broker.add_argument("--key", help="the cloud identity's private key")
     broker.add_argument("--no-tls", action="store_true", help="plaintext (local bench only)")
+    broker.add_argument(
+        "--mqtt-version",
+        choices=("5", "3.1.1"),
+        default="5",
+        help="3.1.1 for a broker without MQTT 5, such as NATS's MQTT listener (docs/fleet.md)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", parents=[broker], help="consume a fleet into a database")
@@ -212,12 +236,31 @@ def build_parser() -> argparse.ArgumentParser:
     ota.add_argument("job", help="JSON object, @FILE or -")
     ota.set_defaults(run=_ota)
 
+    worker = sub.add_parser(
+        "worker", help="a fleet worker: NATS JetStream to PostgreSQL (docs/fleet.md)"
+    )
+    worker.add_argument("--nats", required=True, help="nats://[user:password@]host:port[,...]")
+    worker.add_argument("--db", required=True, help="postgresql://... (the fleet database)")
+    worker.add_argument("--name", default="worker", help="this worker's name in logs and stats")
+    worker.add_argument("--fetch", type=int, default=200, help="messages per transaction")
+    worker.add_argument("--stats-every", type=float, default=5.0, metavar="SECONDS")
+    worker.set_defaults(run=_worker)
+
     certs = sub.add_parser("certs", help="make a development PKI (CA, broker, clients)")
     certs.add_argument("--out", required=True)
     certs.add_argument("--vehicle", action="append", default=[], help="repeat per vehicle")
     certs.add_argument("--host", action="append", help="broker host names/IPs")
     certs.set_defaults(call=_certs)
+
+    _add_fleet_commands(sub)
     return parser
+
+
+def _add_fleet_commands(sub: Any) -> None:
+    # fleet-bench and fleet-accounts (docs/fleet.md); heavy imports happen when they run.
+    from edge_agent.fleet.bench_cli import add_fleet_bench
+
+    add_fleet_bench(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,10 +23,19 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge_agent.cloud.client import MESSAGE_ID_PROPERTY
+from edge_agent.modules.cloud_link.client import MESSAGE_ID_PROPERTY
 from edge_agent.simulator.cloud_store import CloudStore, Incoming
 
-UPSTREAM = ("telemetry/#", "events", "state/reported", "status", "commands/+/reply", "ota/status")
+UPSTREAM = (
+    "telemetry/#",
+    "events",
+    "state/reported",
+    "status",
+    "commands/+/reply",
+    "ota/status",
+    "catalog/+",
+    "diag/#",  # the diagnostics module's DTC events
+)
 MAX_GROUP = 500
 
 
@@ -39,6 +48,8 @@ class BrokerAccess:
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+    mqtt5: bool = True
+    """MQTT 5 (the default); False speaks 3.1.1, for brokers without 5 (NATS 2.9: docs/fleet.md)."""
 
     def tls(self) -> ssl.SSLContext | None:
         """A verifying client TLS context, or None for a plaintext bench broker."""
@@ -52,16 +63,22 @@ class BrokerAccess:
     def client(
         self, identifier: str, *, persistent: bool = True, manual_ack: bool = False
     ) -> aiomqtt.Client:
-        """An MQTT v5 client (a persistent session unless told otherwise)."""
-        connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        connect.SessionExpiryInterval = 86_400 if persistent else 0
+        """An MQTT client (v5 unless ``mqtt5`` is off); a persistent session unless told not."""
+        if self.mqtt5:
+            connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            connect.SessionExpiryInterval = 86_400 if persistent else 0
+            session: dict[str, Any] = {
+                "protocol": aiomqtt.ProtocolVersion.V5,
+                "clean_start": not persistent,
+                "properties": connect,
+            }
+        else:
+            session = {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": not persistent}
         client = aiomqtt.Client(
             self.host,
             self.port,
             identifier=identifier,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=not persistent,
-            properties=connect,
+            **session,
             tls_context=self.tls(),
             keepalive=10,
             timeout=10,
@@ -93,6 +110,7 @@ class ConsumerStats:
 
     outcomes: dict[str, int] = field(default_factory=dict)
     connects: int = 0
+    subscribed: int = 0  # connects whose subscriptions the broker confirmed (SUBACK)
     last_error: str = ""
 
 
@@ -114,6 +132,7 @@ async def consume(
                 stats.connects += 1
                 filters = upstream_filters(fleet, share_group)
                 await client.subscribe([(topic, 1) for topic in filters])
+                stats.subscribed += 1
                 await _pump(client, store, stats, on_stored)
         except aiomqtt.MqttError as error:
             stats.last_error = str(error)
@@ -133,6 +152,7 @@ async def _pump(
             await queue.put(message)
         raise aiomqtt.MqttError("message stream ended")
 
+    asked: set[tuple[str, str]] = set()
     async with asyncio.TaskGroup() as group:
         group.create_task(receive())
         while True:
@@ -144,6 +164,17 @@ async def _pump(
             for message in messages:  # in arrival order, as MQTT wants PUBACKs
                 if message.qos:
                     client._client.ack(message.mid, message.qos)
+            acks, store.acks = store.acks, []
+            for topic, payload in acks:  # catalogues are committed: tell their vehicles
+                await client.publish(topic, payload, qos=1)
+            for vehicle, digest in sorted(store.wanted - asked):
+                # Batches wait for this catalogue: subscribing again to its topic makes the
+                # broker hand over its retained copy, if the vehicle ever published it; and
+                # the vehicle is asked to publish it again (by hash), in case it did not or
+                # the broker lost it.
+                asked.add((vehicle, digest))
+                await client.subscribe(f"vehicles/{vehicle}/catalog/{digest}", qos=1)
+                await client.publish(f"vehicles/{vehicle}/catalog/{digest}/request", b"", qos=1)
             for outcome in outcomes:
                 stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
             if on_stored is not None:
@@ -182,8 +213,10 @@ async def send_command(
     """
     command_id = uuid.uuid4().hex
     reply_topic = f"vehicles/{vehicle}/commands/{name}/reply"
-    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    properties.MessageExpiryInterval = max(1, round(timeout_s))
+    properties: Properties | None = None
+    if access.mqtt5:  # 3.1.1 has no expiry: the request's own timeout_s is all there is
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.MessageExpiryInterval = max(1, round(timeout_s))
     request = {"id": command_id, "args": args or {}, "timeout_s": timeout_s}
     async with access.client(f"cloud-cmd-{command_id[:8]}", persistent=False) as client:
         await client.subscribe(reply_topic, qos=1)

@@ -3,8 +3,16 @@
 Every upstream message that carries a message id (the MQTT v5 user property ``message-id``
 the agent sets on every spooled record; for a batch without one, the id inside the batch) is
 stored at most once: a repeat of a known id is counted as a duplicate and dropped. Telemetry
-batches are decoded with ``edge_agent.batch.decode_batch``; one that does not decode is kept
-aside with the reason. Status and reported state are kept as the latest per vehicle.
+batches are decoded with ``edge_agent.modules.telemetry.batch.decode_batch``; one that does
+not decode is kept aside with the reason. Status and reported state are kept as the latest
+per vehicle.
+
+Signal catalogues (``catalog/{hash}``) are checked against their hash and kept; each one
+earns an acknowledgement (``catalog/{hash}/ack``, queued in :attr:`CloudStore.acks` for the
+consumer to publish once the transaction is committed). A v3 batch whose catalogue has not
+arrived yet is stored and *held* (never dropped): it is decoded the moment its catalogue
+arrives, and :attr:`CloudStore.wanted` names the catalogues to fetch (the consumer
+re-subscribes to their retained topics).
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_agent.batch import BatchFormatError, decode_batch
+from edge_agent.modules.telemetry.batch import Batch, BatchFormatError, decode_batch
+from edge_agent.modules.telemetry.batch.catalogue import Catalogue, parse_catalogue
+from edge_agent.modules.telemetry.batch.errors import UnknownCatalogue
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -38,7 +48,16 @@ CREATE TABLE IF NOT EXISTS vehicles (
 CREATE TABLE IF NOT EXISTS counters (
     vehicle TEXT PRIMARY KEY, duplicates INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS catalogues (
+    hash TEXT PRIMARY KEY, vehicle TEXT NOT NULL, signals INTEGER NOT NULL,
+    size INTEGER NOT NULL, document BLOB NOT NULL, received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS held (
+    message_id TEXT PRIMARY KEY, vehicle TEXT NOT NULL, catalogue TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
 """
+CATALOGUE_PREFIX = "catalog/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +86,14 @@ class CloudStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._catalogues: dict[bytes, Catalogue] = {}
+        for (document,) in self._db.execute("SELECT document FROM catalogues"):
+            catalogue = parse_catalogue(document)
+            self._catalogues[catalogue.hash] = catalogue
+        self.acks: list[tuple[str, bytes]] = []
+        """Acknowledgements to publish (topic, payload) after a committed ``ingest_many``."""
+        self.wanted: set[tuple[str, str]] = set()
+        """(vehicle, catalogue hash) pairs that held batches wait for."""
 
     def close(self) -> None:
         """Close the file; safe to call twice."""
@@ -76,7 +103,8 @@ class CloudStore:
         """Store ``messages`` in one transaction; returns each one's outcome.
 
         Outcomes: ``stored``, ``duplicate``, ``state`` (latest status/reported kept),
-        ``rejected`` (a batch that did not decode, or a foreign topic).
+        ``rejected`` (a batch that did not decode, or a foreign topic), ``held`` (a v3 batch
+        stored until its catalogue arrives), ``catalogue`` (a catalogue kept and acknowledged).
         """
         outcomes: list[str] = []
         self._db.execute("BEGIN IMMEDIATE")
@@ -94,6 +122,8 @@ class CloudStore:
         if where is None:
             return "rejected"
         vehicle, suffix = where
+        if suffix.startswith(CATALOGUE_PREFIX):
+            return self._catalogue(vehicle, suffix, message.payload, now)
         if suffix in ("status", "state/reported"):
             column = "status" if suffix == "status" else "reported"
             self._db.execute(
@@ -105,17 +135,22 @@ class CloudStore:
             if suffix == "status" or message.message_id is None:
                 return "state"
         batch = None
+        held: bytes | None = None
         message_id = message.message_id
         if suffix.startswith("telemetry/"):
             try:
-                batch = decode_batch(message.payload)
+                batch = decode_batch(message.payload, catalogues=self._catalogues)
+            except UnknownCatalogue as error:
+                held = error.catalogue_hash
+                message_id = message_id or f"held:{vehicle}:{suffix}:{now}"
             except BatchFormatError as error:
                 self._db.execute(
                     "INSERT INTO rejected VALUES (?, ?, ?, ?, ?)",
                     (vehicle, suffix, message_id, str(error), now),
                 )
                 return "rejected"
-            message_id = message_id or batch.message_id.hex()
+            else:
+                message_id = message_id or batch.message_id.hex()
         if message_id is None:
             message_id = f"none:{vehicle}:{suffix}:{now}"
         inserted = self._db.execute(
@@ -129,24 +164,82 @@ class CloudStore:
                 (vehicle,),
             )
             return "duplicate"
-        if batch is not None:
-            walls = [sample.wall for sample in batch.samples()]
+        if held is not None:
             self._db.execute(
-                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    message_id,
-                    vehicle,
-                    batch.stream,
-                    batch.sequence,
-                    batch.sample_count,
-                    len(batch.signals),
-                    batch.clock.value,
-                    batch.decimation,
-                    min(walls, default=None),
-                    max(walls, default=None),
-                ),
+                "INSERT INTO held VALUES (?, ?, ?, ?)", (message_id, vehicle, held.hex(), now)
             )
+            self.wanted.add((vehicle, held.hex()))
+            return "held"
+        if batch is not None:
+            self._record_batch(message_id, vehicle, batch)
         return "stored"
+
+    def _record_batch(self, message_id: str, vehicle: str, batch: Batch) -> None:
+        walls = [sample.wall for sample in batch.samples()]
+        self._db.execute(
+            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                message_id,
+                vehicle,
+                batch.stream,
+                batch.sequence,
+                batch.sample_count,
+                len(batch.signals),
+                batch.clock.value,
+                batch.decimation,
+                min(walls, default=None),
+                max(walls, default=None),
+            ),
+        )
+
+    def _catalogue(self, vehicle: str, suffix: str, document: bytes, now: float) -> str:
+        """Check and keep a catalogue, acknowledge it, and decode the batches it held."""
+        name = suffix[len(CATALOGUE_PREFIX) :]
+        try:
+            digest = catalogue_hash_from_name(name)
+            catalogue = own_catalogue(parse_catalogue(document, expected_hash=digest), vehicle)
+        except (ValueError, BatchFormatError) as error:
+            reason = " ".join(str(error).splitlines())
+            self._db.execute(
+                "INSERT INTO rejected VALUES (?, ?, ?, ?, ?)", (vehicle, suffix, None, reason, now)
+            )
+            if len(name) == 32:  # say no, so the vehicle keeps writing v2
+                refusal = json.dumps({"accepted": False, "reason": reason}).encode()
+                self.acks.append((f"vehicles/{vehicle}/{suffix}/ack", refusal))
+            return "rejected"
+        known = self._catalogues.get(digest)
+        if known is not None and known.document != catalogue.document:
+            # Same content hash: parse_catalogue checked the payload, so only the framing
+            # (compression) differs; the first document stays.
+            catalogue = known
+        if known is None:
+            self._db.execute(
+                "INSERT OR IGNORE INTO catalogues VALUES (?, ?, ?, ?, ?, ?)",
+                (name, vehicle, len(catalogue), len(document), document, now),
+            )
+            self._catalogues[digest] = catalogue
+            self._release(name)
+        self.acks.append((f"vehicles/{vehicle}/{suffix}/ack", b'{"accepted":true}'))
+        return "catalogue"
+
+    def _release(self, name: str) -> None:
+        rows = self._db.execute(
+            "SELECT held.message_id, held.vehicle, messages.payload FROM held "
+            "JOIN messages USING (message_id) WHERE held.catalogue = ?",
+            (name,),
+        ).fetchall()
+        for message_id, vehicle, payload in rows:
+            try:
+                batch = decode_batch(payload, catalogues=self._catalogues)
+            except BatchFormatError as error:
+                self._db.execute(
+                    "INSERT INTO rejected VALUES (?, ?, ?, ?, ?)",
+                    (vehicle, "telemetry", message_id, str(error), time.time()),
+                )
+            else:
+                self._record_batch(message_id, vehicle, batch)
+            self._db.execute("DELETE FROM held WHERE message_id = ?", (message_id,))
+        self.wanted = {(v, h) for v, h in self.wanted if h != name}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -165,6 +258,8 @@ class CloudStore:
                     "events": 0,
                     "duplicates": 0,
                     "rejected": 0,
+                    "held": 0,
+                    "catalogues": 0,
                     "status": None,
                     "desired_version": None,
                     "health_ok": None,
@@ -186,6 +281,14 @@ class CloudStore:
             "SELECT vehicle, count(*) FROM rejected GROUP BY vehicle"
         ):
             entry(vehicle)["rejected"] = count
+        for vehicle, count in self._db.execute(
+            "SELECT vehicle, count(*) FROM held GROUP BY vehicle"
+        ):
+            entry(vehicle)["held"] = count
+        for vehicle, count in self._db.execute(
+            "SELECT vehicle, count(*) FROM catalogues GROUP BY vehicle"
+        ):
+            entry(vehicle)["catalogues"] = count
         for vehicle, status, reported in self._db.execute(
             "SELECT vehicle, status, reported FROM vehicles"
         ):
@@ -196,6 +299,14 @@ class CloudStore:
             row["health_ok"] = health.get("ok") if isinstance(health, dict) else None
         return vehicles
 
+    def payloads(self, vehicle: str, suffix: str) -> list[bytes]:
+        """Stored payloads of ``vehicle`` on ``suffix`` (``diag/dtc``, ``events``), in order."""
+        rows = self._db.execute(
+            "SELECT payload FROM messages WHERE vehicle = ? AND suffix = ? ORDER BY rowid",
+            (vehicle, suffix),
+        )
+        return [bytes(row[0]) for row in rows]
+
     def message_ids(self, vehicle: str, suffix_prefix: str = "") -> list[str]:
         """Stored message ids of ``vehicle`` (whose suffix starts with ``suffix_prefix``)."""
         rows = self._db.execute(
@@ -203,6 +314,21 @@ class CloudStore:
             (vehicle, suffix_prefix + "%"),
         )
         return [row[0] for row in rows]
+
+
+def own_catalogue(catalogue: Catalogue, vehicle: str) -> Catalogue:
+    """``catalogue`` if ``vehicle`` may send it (it names no other vehicle); ValueError if not."""
+    if catalogue.vehicle not in ("", vehicle):
+        # Its batches would decode as another vehicle's: refuse it.
+        raise ValueError(f"catalogue names vehicle {catalogue.vehicle[:40]!r}")
+    return catalogue
+
+
+def catalogue_hash_from_name(name: str) -> bytes:
+    """The 16-byte hash a ``catalog/{hash}`` topic names; ValueError if it names none."""
+    if len(name) != 32:
+        raise ValueError("topic does not end in a 32-digit catalogue hash")
+    return bytes.fromhex(name)
 
 
 def _field(document: str | None, key: str) -> Any:

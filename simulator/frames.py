@@ -15,6 +15,8 @@ from edge_agent.simulator.radar import Radar, RadarReading
 from edge_agent.simulator.vehicle import VehicleState
 
 SignalValues = dict[str, float]
+FrameValues = SignalValues | list[SignalValues] | None
+"""One frame's values, several frames' (the radar's objects), or none this cycle."""
 
 # First send time of each message (after the start): ECUs do not all start at the same instant.
 PHASE_S = {
@@ -39,8 +41,9 @@ class _Schedule:
 class VehicleFrames:
     """Builds the frames the vehicle's ECUs send, each at its DBC cycle time.
 
-    The radar is sampled whenever a RadarObject frame is due (50 Hz); ``None`` from the radar
-    (a dropout) means no frame. ``rng`` adds the small noise of the chassis sensors.
+    The radar is sampled whenever a RadarObject frame is due (50 Hz) and sends one frame per
+    object it reports; ``None`` from the radar (a dropout) means no frame. ``rng`` adds the
+    small noise of the chassis sensors.
     """
 
     def __init__(self, database: Any, radar: Radar, rng: random.Random) -> None:
@@ -55,7 +58,7 @@ class VehicleFrames:
             for message in database.messages
             if message.cycle_time
         ]
-        self._builders: dict[str, Callable[[VehicleState, BodySignals], SignalValues | None]] = {
+        self._builders: dict[str, Callable[[VehicleState, BodySignals], FrameValues]] = {
             dbc.EGO_MOTION: self._ego_motion,
             dbc.RADAR_OBJECT: self._radar_object,
             dbc.BRAKE_PEDAL: self._brake_pedal,
@@ -64,7 +67,7 @@ class VehicleFrames:
             dbc.BATTERY_STATUS: self._battery_status,
             dbc.BODY_STATUS: self._body_status,
         }
-        self.last_radar: RadarReading | None = None
+        self.last_radar: tuple[RadarReading, ...] | None = None
 
     @property
     def frame_ids(self) -> frozenset[int]:
@@ -81,7 +84,8 @@ class VehicleFrames:
                 values = self._builders[schedule.encoder.name](state, body)
                 if values is None or silent:
                     continue
-                frames.append(self._encode(schedule, values))
+                for each in values if isinstance(values, list) else [values]:
+                    frames.append(self._encode(schedule, each))
         return frames
 
     def _encode(self, schedule: _Schedule, values: SignalValues) -> can.Message:
@@ -106,18 +110,23 @@ class VehicleFrames:
             "YawRate": ego.yaw_rate_dps + gauss(0.0, 0.05),
         }
 
-    def _radar_object(self, state: VehicleState, body: BodySignals) -> SignalValues | None:
-        reading = self.radar.measure(state)
-        self.last_radar = reading
-        if reading is None:
+    def _radar_object(self, state: VehicleState, body: BodySignals) -> FrameValues:
+        readings = self.radar.measure_all(state)
+        self.last_radar = readings
+        if readings is None:
             return None
-        return {
-            "ObjectDistance": reading.distance_m,
-            "ObjectRelativeSpeed": reading.relative_speed_mps,
-            "ObjectLateralPosition": reading.lateral_m,
-            "ObjectValid": float(reading.valid),
-            "ObjectInPath": float(reading.in_path),
-        }
+        return [
+            {
+                "ObjectDistance": reading.distance_m,
+                "ObjectRelativeSpeed": reading.relative_speed_mps,
+                "ObjectLateralPosition": reading.lateral_m,
+                "ObjectValid": float(reading.valid),
+                "ObjectInPath": float(reading.in_path),
+                "ObjectWidth": reading.width_m,
+                "ObjectId": float(reading.object_id),
+            }
+            for reading in readings
+        ]
 
     def _brake_pedal(self, state: VehicleState, body: BodySignals) -> SignalValues:
         return {

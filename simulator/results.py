@@ -8,14 +8,20 @@ from dataclasses import asdict, dataclass
 from edge_agent.simulator.scenario import Scenario
 from edge_agent.simulator.vehicle import AEB_ACTIVE_MPS2, KMH, VehicleState
 
+PARTIAL_STAGE = 2
+FULL_STAGE = 3
+"""AebStage values of the brake request (see the DBC)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ScenarioResult:
     """The outcome of one run. ``impact_speed_kmh`` and ``min_ttc_s`` are ``None`` when moot.
 
-    ``min_ttc_s`` is the minimum over the run of gap / closing speed while the object was ahead,
+    ``min_ttc_s`` is the minimum over the run of gap / closing speed while an object was ahead,
     in the ego's lane and closing (0 after a collision). ``brake_activations`` counts the times
     the AEB started braking; ``false_activation`` is any of them in a scenario without obstacle.
+    ``first_partial_brake_s`` and ``first_full_brake_s`` are when the brake requests first
+    carried the partial (or full) and the full stage, in seconds from the start.
     """
 
     name: str
@@ -33,14 +39,17 @@ class ScenarioResult:
     warnings: int
     frames_sent: int
     send_errors: int
+    first_partial_brake_s: float | None = None
+    first_full_brake_s: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         """The result as JSON-ready values (floats rounded to what is meaningful)."""
-        values = asdict(self)
-        for key, value in values.items():
-            if isinstance(value, float):
-                values[key] = round(value, 3)
-        return values
+        return rounded(asdict(self))
+
+
+def rounded(values: dict[str, object]) -> dict[str, object]:
+    """``values`` with every float rounded to 3 decimals (mm, ms, 0.001 km/h: all that means)."""
+    return {key: round(v, 3) if isinstance(v, float) else v for key, v in values.items()}
 
 
 class RunMetrics:
@@ -58,10 +67,9 @@ class RunMetrics:
         ttc = state.time_to_collision_s
         if ttc is not None and (self.min_ttc_s is None or ttc < self.min_ttc_s):
             self.min_ttc_s = ttc
-        if state.in_same_lane and state.gap_m > 0:
-            self.min_gap_m = (
-                state.gap_m if self.min_gap_m is None else min(self.min_gap_m, state.gap_m)
-            )
+        gap = state.in_lane_gap_m
+        if gap is not None:
+            self.min_gap_m = gap if self.min_gap_m is None else min(self.min_gap_m, gap)
         braking = brake_request_mps2 > AEB_ACTIVE_MPS2
         if braking and not self._braking:
             self.brake_activations += 1
@@ -77,6 +85,7 @@ class RunMetrics:
         warnings: int = 0,
         frames_sent: int = 0,
         send_errors: int = 0,
+        first_stage_s: dict[int, float] | None = None,
     ) -> ScenarioResult:
         """The result of ``scenario`` ending in ``state``."""
         collision = state.collision
@@ -99,4 +108,6 @@ class RunMetrics:
             warnings=warnings,
             frames_sent=frames_sent,
             send_errors=send_errors,
+            first_partial_brake_s=(first_stage_s or {}).get(PARTIAL_STAGE),
+            first_full_brake_s=(first_stage_s or {}).get(FULL_STAGE),
         )

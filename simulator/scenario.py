@@ -6,6 +6,7 @@ import enum
 import math
 from dataclasses import dataclass, field
 
+from edge_agent.simulator.attack_plan import AttackPlan
 from edge_agent.simulator.body import BodyScript
 from edge_agent.simulator.faults import FaultPlan
 from edge_agent.simulator.radar import RadarConfig
@@ -19,10 +20,15 @@ class Category(enum.Enum):
     """Euro NCAP style car-to-car rear approach: braking is needed to avoid a collision."""
     BENIGN = "benign"
     """Ordinary traffic: any brake activation is a false activation."""
+    LOOKALIKE = "lookalike"
+    """Traffic and structures that look like an obstacle to a range-only AEB but are none:
+    any brake activation is a false activation."""
     FAULT = "fault"
     """Sensor or bus faults."""
     DRIVE = "drive"
     """Long mixed driving for telemetry, uplink figures and demos."""
+    ATTACK = "attack"
+    """A drive with an attacker on the bus (docs/ids.md): any brake activation is false."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,7 @@ class Scenario:
     radar: RadarConfig = field(default_factory=RadarConfig)
     faults: FaultPlan = field(default_factory=FaultPlan)
     body: BodyScript = field(default_factory=BodyScript)
+    attack: AttackPlan | None = None
 
     def __post_init__(self) -> None:
         # Whole tenths of a second: readable in listings, a whole number of physics ticks.

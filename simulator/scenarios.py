@@ -1,113 +1,57 @@
-"""The named scenarios: Euro NCAP style AEB approaches, benign traffic, faults and long drives.
+"""The named scenarios: Euro NCAP style AEB approaches, benign traffic, look-alikes, faults, drives.
 
-Speeds in scenario names are km/h. ``ccrs-V``: ego at V km/h towards a stationary target;
-``ccrm-V``: towards a target moving at 20 km/h; ``ccrb-G-D``: both at 50 km/h, G m apart, the
-target brakes at D m/s2 after 2 s. The approaches start at a time to collision of 6 s (at least
-20 m away), so there is time to warn and brake.
+Speeds in scenario names are km/h. The car-to-car names are parameterised
+(:mod:`edge_agent.simulator.euro_ncap`): ``ccrs-V[-oO]`` towards a stationary target, ``ccrm-V
+[-oO]`` towards a target moving at 20 km/h, ``ccrb-G-D[-V]`` behind a car that brakes; the
+catalogue lists the 10 km/h steps at full overlap. ``lookalike-*``
+(:mod:`edge_agent.simulator.lookalikes`) resemble an obstacle but are none.
 """
 
 from __future__ import annotations
 
-import math
-
+from edge_agent.simulator.attack_plan import AttackPlan
+from edge_agent.simulator.attacks import AttackKind
+from edge_agent.simulator.body import BodyScript
 from edge_agent.simulator.drives import demo_route, standard_drive
+from edge_agent.simulator.euro_ncap import (
+    FORMS,
+    TAIL_S,
+    UnknownScenarioError,
+    ccrb,
+    ccrb_collision_time,
+    ccrm,
+    ccrs,
+    parse_car_to_car,
+)
 from edge_agent.simulator.faults import FaultPlan
+from edge_agent.simulator.lookalikes import lookalikes
 from edge_agent.simulator.profiles import Profile, TimeWindows, ramps
 from edge_agent.simulator.radar import RadarConfig
 from edge_agent.simulator.scenario import Category, Scenario
 from edge_agent.simulator.vehicle import KMH, DriveScript
 
-START_TTC_S = 6.0
-MIN_START_GAP_M = 20.0
-TAIL_S = 2.0
-"""Time a scenario keeps running after the moment a collision would happen without braking."""
-CCRB_BRAKE_AT_S = 2.0
 LANE_WIDTH_M = 3.5
 MS2_AS_KMH_PER_S = 3.6
 
+__all__ = [
+    "SCENARIOS",
+    "UnknownScenarioError",
+    "ccrb",
+    "ccrb_collision_time",
+    "ccrm",
+    "ccrs",
+    "get_scenario",
+]
 
-class UnknownScenarioError(KeyError):
-    """A scenario name that is not in the catalogue; the message lists the known ones."""
 
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def _approach(
-    ego_kmh: float, target_kmh: float, gap_m: float | None = None
-) -> tuple[DriveScript, float]:
-    """A constant-speed approach to a constant-speed target: the script and its duration."""
-    closing = (ego_kmh - target_kmh) * KMH
-    gap = gap_m if gap_m is not None else max(closing * START_TTC_S, MIN_START_GAP_M)
+def _approach(ego_kmh: float, gap_m: float) -> tuple[DriveScript, float]:
+    """A constant-speed approach to a stationary car ``gap_m`` ahead: script and duration."""
     script = DriveScript(
         ego_speed_kmh=Profile.constant(ego_kmh),
-        lead_speed_kmh=Profile.constant(target_kmh),
-        lead_initial_gap_m=gap,
+        lead_speed_kmh=Profile.constant(0.0),
+        lead_initial_gap_m=gap_m,
     )
-    return script, gap / closing + TAIL_S
-
-
-def ccrs(speed_kmh: int) -> Scenario:
-    """Car-to-car rear stationary: ego at ``speed_kmh`` towards a stopped car."""
-    name = f"ccrs-{speed_kmh}"
-    script, duration = _approach(speed_kmh, 0.0)
-    return Scenario(
-        name=name,
-        description=f"ego at {speed_kmh} km/h towards a stationary car "
-        f"{script.lead_initial_gap_m:.0f} m ahead",
-        category=Category.AEB,
-        duration_s=duration,
-        script=script,
-        expects_obstacle=True,
-    )
-
-
-def ccrm(speed_kmh: int) -> Scenario:
-    """Car-to-car rear moving: ego at ``speed_kmh`` towards a car driving at 20 km/h."""
-    name = f"ccrm-{speed_kmh}"
-    script, duration = _approach(speed_kmh, 20.0)
-    return Scenario(
-        name=name,
-        description=f"ego at {speed_kmh} km/h towards a car at 20 km/h "
-        f"{script.lead_initial_gap_m:.0f} m ahead",
-        category=Category.AEB,
-        duration_s=duration,
-        script=script,
-        expects_obstacle=True,
-    )
-
-
-def ccrb_collision_time(speed_kmh: float, gap_m: float, decel_mps2: float) -> float:
-    """Seconds after the target starts braking until the unbraked ego hits it."""
-    speed = speed_kmh * KMH
-    stop_s = speed / decel_mps2
-    contact_s = math.sqrt(2 * gap_m / decel_mps2)
-    if contact_s <= stop_s:
-        return contact_s
-    gap_at_stop = gap_m - decel_mps2 * stop_s**2 / 2
-    return stop_s + gap_at_stop / speed
-
-
-def ccrb(gap_m: int, decel_mps2: int) -> Scenario:
-    """Car-to-car rear braking: both at 50 km/h, ``gap_m`` apart, the target brakes to a stop."""
-    speed = 50.0
-    stop_s = speed * KMH / decel_mps2
-    script = DriveScript(
-        ego_speed_kmh=Profile.constant(speed),
-        lead_speed_kmh=Profile.of(
-            (0.0, speed), (CCRB_BRAKE_AT_S, speed), (CCRB_BRAKE_AT_S + stop_s, 0.0)
-        ),
-        lead_initial_gap_m=float(gap_m),
-    )
-    return Scenario(
-        name=f"ccrb-{gap_m}-{decel_mps2}",
-        description=f"both at 50 km/h {gap_m} m apart; after {CCRB_BRAKE_AT_S:.0f} s the car "
-        f"ahead brakes at {decel_mps2} m/s2 to a stop",
-        category=Category.AEB,
-        duration_s=CCRB_BRAKE_AT_S + ccrb_collision_time(speed, gap_m, decel_mps2) + TAIL_S,
-        script=script,
-        expects_obstacle=True,
-    )
+    return script, gap_m / (ego_kmh * KMH) + TAIL_S
 
 
 def following() -> Scenario:
@@ -183,7 +127,7 @@ def stop_and_go() -> Scenario:
 
 def radar_dropout() -> Scenario:
     """The radar goes silent for 1.5 s while approaching a stationary car, then recovers."""
-    script, duration = _approach(50.0, 0.0, gap_m=120.0)
+    script, duration = _approach(50.0, 120.0)
     return Scenario(
         name="radar-dropout",
         description="ego at 50 km/h towards a stationary car 120 m ahead; no radar frames "
@@ -197,9 +141,25 @@ def radar_dropout() -> Scenario:
     )
 
 
+def low_battery() -> Scenario:
+    """Following traffic on a nearly flat battery: its charge falls under 10 % after ~6 s."""
+    base = following()
+    return Scenario(
+        name="low-battery",
+        description="following-2s with the battery at 10.02 %: the drive takes it under 10 % "
+        "after about 6 s, and the engine ECU sets P0562 (system voltage low); "
+        "serve the ECUs with --ecus",
+        category=Category.FAULT,
+        duration_s=20.0,
+        script=base.script,
+        expects_obstacle=False,
+        body=BodyScript(initial_soc_pct=10.02),
+    )
+
+
 def bus_flood() -> Scenario:
     """A stationary-target approach while an ECU floods the bus with 3000 frames/s."""
-    script, duration = _approach(50.0, 0.0, gap_m=80.0)
+    script, duration = _approach(50.0, 80.0)
     return Scenario(
         name="bus-flood",
         description="ego at 50 km/h towards a stationary car 80 m ahead while 3000 extra "
@@ -229,7 +189,7 @@ def garbage_frames() -> Scenario:
 
 def bus_off() -> Scenario:
     """The vehicle's ECUs go bus-off for a second during an approach, then recover."""
-    script, duration = _approach(40.0, 0.0, gap_m=70.0)
+    script, duration = _approach(40.0, 70.0)
     return Scenario(
         name="bus-off",
         description="ego at 40 km/h towards a stationary car 70 m ahead; from 1.5 to 2.5 s "
@@ -243,6 +203,38 @@ def bus_off() -> Scenario:
     )
 
 
+ATTACK_STARTS_S = (6.0, 14.0)
+"""Where the attack windows of the ``attack-*`` scenarios start (seconds into the drive)."""
+
+
+def attack_scenario(kind: AttackKind) -> Scenario:
+    """``attack-<kind>``: following traffic for 24 s with two windows of ``kind`` on EgoMotion."""
+    base = following()
+    plan = AttackPlan.at(kind, *ATTACK_STARTS_S)
+    windows = " and ".join(f"{s:g}-{e:g} s" for s, e in plan.windows.spans)
+    return Scenario(
+        name=f"attack-{kind.value}",
+        description=f"following-2s with {kind.value} at {windows} "
+        f"({ATTACK_TARGETS[kind]}; docs/ids.md)",
+        category=Category.ATTACK,
+        duration_s=24.0,
+        script=base.script,
+        expects_obstacle=False,
+        attack=plan,
+    )
+
+
+ATTACK_TARGETS = {
+    AttackKind.INJECTION: "EgoMotion at twice its rate",
+    AttackKind.FLOODING: "id 0x000 at 4,000 frames/s",
+    AttackKind.FUZZING: "random ids and payloads at 100 frames/s",
+    AttackKind.DLC_CHANGE: "EgoMotion frames shortened",
+    AttackKind.SUSPENSION: "EgoMotion silenced",
+    AttackKind.MASQUERADE: "EgoMotion sent by a node whose clock runs 2 % slow",
+    AttackKind.SPOOFING: "EgoMotion on time with replayed counters and a forged byte",
+}
+
+
 def _catalogue() -> dict[str, Scenario]:
     scenarios = [
         *(ccrs(speed) for speed in range(10, 90, 10)),
@@ -253,23 +245,34 @@ def _catalogue() -> dict[str, Scenario]:
         passing(),
         stop_and_go(),
         radar_dropout(),
+        low_battery(),
         bus_flood(),
         garbage_frames(),
         bus_off(),
         standard_drive(),
         demo_route(),
+        *lookalikes(),
+        *(attack_scenario(kind) for kind in AttackKind),
     ]
     return {scenario.name: scenario for scenario in scenarios}
 
 
 SCENARIOS: dict[str, Scenario] = _catalogue()
-"""Every named scenario, in catalogue order."""
+"""Every named scenario, in catalogue order (car-to-car cells beyond these: by name)."""
 
 
 def get_scenario(name: str) -> Scenario:
-    """The scenario called ``name``; :class:`UnknownScenarioError` lists the known names."""
-    try:
+    """The scenario called ``name``: from the catalogue, or a parameterised car-to-car name.
+
+    :class:`UnknownScenarioError` lists the known names and forms; a car-to-car name with a
+    value out of range raises its subclass, which says which value and which range.
+    """
+    if name in SCENARIOS:
         return SCENARIOS[name]
-    except KeyError:
-        known = ", ".join(SCENARIOS)
-        raise UnknownScenarioError(f"unknown scenario {name!r} (known: {known})") from None
+    scenario = parse_car_to_car(name)
+    if scenario is not None:
+        return scenario
+    known = ", ".join(SCENARIOS)
+    raise UnknownScenarioError(
+        f"unknown scenario {name!r} (known: {known}; and by parameter: {', '.join(FORMS)})"
+    )

@@ -23,6 +23,7 @@ import can
 
 from edge_agent.simulator import dbc
 from edge_agent.simulator.can_io import BrakeRequestEvent, SimulatorSession
+from edge_agent.simulator.results import rounded
 from edge_agent.simulator.scenario import Scenario
 from edge_agent.simulator.targets import NO_OBSTACLE, Target, target_for
 from edge_agent.simulator.vehicle import AEB_ACTIVE_MPS2
@@ -41,6 +42,8 @@ class SuiteResult:
     (see the module docstring); ``None`` when the agent answered no radar frame.
     ``max_pacing_lag_ms`` is how far the simulator fell behind the wall clock at worst: beyond
     the radar's 20 ms cycle, frames came late and the agent may rightly have seen stale data.
+    ``first_partial_brake_s`` and ``first_full_brake_s``: when the agent's brake requests first
+    reached those stages, in simulated seconds from the start.
     """
 
     name: str
@@ -60,14 +63,12 @@ class SuiteResult:
     brake_frames: int
     duration_s: float
     max_pacing_lag_ms: float | None
+    first_partial_brake_s: float | None = None
+    first_full_brake_s: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         """The result as JSON-ready values, the seven headline keys first."""
-        values = asdict(self)
-        for key, value in values.items():
-            if isinstance(value, float):
-                values[key] = round(value, 3)
-        return values
+        return rounded(asdict(self))
 
 
 class RoundTripLatency:
@@ -154,6 +155,8 @@ def run_scenario(
         brake_frames=result.brake_frames,
         duration_s=result.duration_s,
         max_pacing_lag_ms=max_lag_s * 1000,
+        first_partial_brake_s=result.first_partial_brake_s,
+        first_full_brake_s=result.first_full_brake_s,
     )
 
 

@@ -32,7 +32,17 @@ from edge_agent.simulator.agent_process import (
     fast_path_status,
 )
 from edge_agent.simulator.agent_process import cross_process_channel as _channel
+from edge_agent.simulator.arguments import can_interface, number
 from edge_agent.simulator.can_io import BusSetupError, open_bus
+from edge_agent.simulator.grid import GridCell
+from edge_agent.simulator.grid_cli import (
+    STALL_MS,
+    STALL_RERUNS,
+    RealTimeGrid,
+    add_grid_arguments,
+    grid_problem,
+    run_lockstep_cells,
+)
 from edge_agent.simulator.scenarios import SCENARIOS, get_scenario
 from edge_agent.simulator.suite import SETTLE_S, SuiteResult, replay_log, run_scenario
 
@@ -58,13 +68,7 @@ class SuiteExit(enum.IntEnum):
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be zero or more and finite, got {text!r}")
-    return value
+    return number(text, lambda value: 0 <= value < math.inf, "must be zero or more and finite")
 
 
 def _speed(text: str) -> float:
@@ -72,13 +76,6 @@ def _speed(text: str) -> float:
     if value == 0:
         raise argparse.ArgumentTypeError("must be positive, got 0")
     return value
-
-
-def _interface(text: str) -> str:
-    if text not in can.interfaces.VALID_INTERFACES:
-        known = ", ".join(sorted(can.interfaces.VALID_INTERFACES))
-        raise argparse.ArgumentTypeError(f"unknown python-can interface {text!r} (known: {known})")
-    return text
 
 
 def _names(text: str) -> list[str]:
@@ -106,7 +103,7 @@ def add_suite_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     suite.add_argument(
         "--interface",
-        type=_interface,
+        type=can_interface,
         help="python-can interface the agent and the simulator share (default: socketcan "
         "if vcan0 exists, else udp_multicast in a network namespace made for the run)",
     )
@@ -134,7 +131,7 @@ def add_suite_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         default=1.0,
         help="replay this many times faster than recorded (default 1)",
     )
-    suite.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    suite.add_argument("--seed", type=int, default=0, help="noise seed (default 0; grid cells too)")
     suite.add_argument(
         "--settle",
         type=_seconds,
@@ -149,6 +146,7 @@ def add_suite_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         metavar="S",
         help="seconds to wait for the agent's fast path to run (default 60)",
     )
+    add_grid_arguments(suite)
 
 
 def _row(result: SuiteResult) -> str:
@@ -210,6 +208,32 @@ class _AgentWatch:
         return dataclasses.replace(result, target_met=False, misses=misses)
 
 
+def _watched(
+    watch: _AgentWatch, run: Callable[[can.BusABC], SuiteResult], bus: can.BusABC
+) -> SuiteResult:
+    return watch.judge(run(bus))
+
+
+def _judged_cell(
+    grid: RealTimeGrid, cell: GridCell, result: SuiteResult, again: Callable[[], SuiteResult]
+) -> SuiteResult:
+    """``result`` judged against lock-step; a run the machine stalled is run again (bounded)."""
+    for _ in range(STALL_RERUNS):
+        judged = grid.judge(cell, result, may_rerun=True)
+        if judged is not None:
+            return judged[0]
+        print(
+            f"{PROG}: {cell.name}: the agent's slowest decision took "
+            f"{result.max_decision_latency_ms or 0.0:.1f} ms (over {STALL_MS:.0f} ms: the machine "
+            "stalled it) and the run disagreed with lock-step; running the cell again",
+            file=sys.stderr,
+        )
+        result = again()
+    judged = grid.judge(cell, result)
+    assert judged is not None  # without may_rerun every run is judged
+    return judged[0]
+
+
 def run_on_bus(
     args: argparse.Namespace,
     interface: str,
@@ -219,17 +243,24 @@ def run_on_bus(
     agent: AgentProcess | None = None,
 ) -> int:
     """Run the selected scenarios and replays on an open bus; print each result."""
-    names = _names(args.only) if args.only else ([] if args.replay else list(SCENARIOS))
+    default = [] if args.replay or args.grid else list(SCENARIOS)
+    names = _names(args.only) if args.only else default
     replays = [Path(path) for path in args.replay or []]
     for path in replays:
         if not path.is_file():
             print(f"{PROG}: cannot read drive log {path}", file=sys.stderr)
             return int(SuiteExit.BAD_INPUT)
 
+    grid = RealTimeGrid(args) if args.grid else None
+    cells = grid.cells if grid is not None else []
     watch = _AgentWatch(agent, state_dir)
     runs: list[Callable[[can.BusABC], SuiteResult]] = [
         functools.partial(run_scenario, get_scenario(name), seed=args.seed, settle_s=args.settle)
         for name in names
+    ]
+    runs += [
+        functools.partial(run_scenario, cell.scenario(), seed=cell.seed, settle_s=args.settle)
+        for cell in cells
     ]
     runs += [
         functools.partial(replay_log, path, speed=args.replay_speed, settle_s=args.settle)
@@ -238,12 +269,21 @@ def run_on_bus(
     missed = 0
     with open_bus(interface, channel) as bus:
         watch.start()
-        for run in runs:
+        for index, run in enumerate(runs):
             result = watch.judge(run(bus))
+            if grid is not None:
+                again = functools.partial(_watched, watch, run, bus)
+                result = _judged_cell(grid, cells[index], result, again)
             missed += not result.target_met
             _print(result, args.json)
-    total = len(names) + len(replays)
+    total = len(runs)
     print(f"{PROG}: {total - missed} of {total} runs met their target", file=sys.stderr)
+    if grid is not None:
+        print(
+            f"{PROG}: every cell also ran in lock-step; a disagreement is a miss", file=sys.stderr
+        )
+        if grid.finish():
+            return int(SuiteExit.BAD_INPUT)
     if state_dir is not None:
         time.sleep(HEALTH_LAG_S)  # the agent's figures reach its health file within ~2 s
         print(f"{PROG}: {_agent_summary(state_dir)}", file=sys.stderr)
@@ -261,6 +301,12 @@ def _child_argv(
     argv += ["--replay-speed", str(args.replay_speed)]
     if args.only:
         argv += ["--only", args.only]
+    if args.grid:
+        argv += ["--grid", args.grid]
+    if args.sample:
+        argv += ["--sample", str(args.sample)]
+    if args.report:
+        argv += ["--report", str(Path(args.report).resolve())]
     for path in args.replay or []:
         argv += ["--replay", str(Path(path).resolve())]
     if args.json:
@@ -275,6 +321,12 @@ def run_suite(args: argparse.Namespace) -> int:
     try:
         if args.only:
             _names(args.only)
+        problem = grid_problem(args)
+        if problem:
+            print(f"{PROG}: {problem}", file=sys.stderr)
+            return int(SuiteExit.BAD_INPUT)
+        if args.lockstep:
+            return run_lockstep_cells(args)
         if args.attach:
             if not args.interface:
                 print(f"{PROG}: --attach needs --interface (and --channel)", file=sys.stderr)

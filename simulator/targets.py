@@ -4,11 +4,13 @@ The rules follow the Euro NCAP car-to-car rear tests, with this project's fixed 
 (9 m/s2, 200 ms actuator lag, a driver who never brakes):
 
 * a stationary target up to ``AVOID_STATIONARY_UP_TO_KMH``: no collision;
-* a stationary target above that: the impact speed is at least ``MIN_REDUCTION_KMH`` below
-  the approach speed (a collision is allowed);
+* a stationary target above that: the impact speed is at most ``MAX_IMPACT_SHARE`` (30 %)
+  of the approach speed (a collision is allowed);
 * a moving or braking target, at any speed: no collision;
-* no obstacle (benign traffic, faults without obstacle, long drives, replayed drive logs):
-  no brake activation at all (no false activation) and no collision.
+* no obstacle (benign traffic, look-alikes, faults without obstacle, long drives, replayed
+  drive logs): no brake activation at all (no false activation) and no collision.
+
+Every overlap counts the same: a target offset to either side has the same target.
 
 Every scenario with an obstacle also needs at least one brake activation. The rules are a
 pure function of the scenario and its result, so the deterministic policy-in-the-loop test
@@ -25,8 +27,8 @@ from edge_agent.simulator.vehicle import KMH
 
 AVOID_STATIONARY_UP_TO_KMH = 60.0
 """Stationary targets up to this approach speed must be avoided entirely."""
-MIN_REDUCTION_KMH = 20.0
-"""Above it, the impact speed must be at least this much below the approach speed."""
+MAX_IMPACT_SHARE = 0.3
+"""Above it, the impact speed may be at most this share of the approach speed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +81,10 @@ def target_for(scenario: Scenario) -> Target:
     approach_kmh = start.closing_speed_mps / KMH
     stationary = start.lead.speed_mps == 0.0 and scenario.script.lead_speed_kmh.at(0.0) == 0.0
     if stationary and start.ego.speed_mps / KMH > AVOID_STATIONARY_UP_TO_KMH:
-        allowed = max(approach_kmh - MIN_REDUCTION_KMH, 0.0)
+        allowed = approach_kmh * MAX_IMPACT_SHARE
         return Target(
-            description=f"brake; impact speed at most {allowed:.0f} km/h "
-            f"(reduced by {MIN_REDUCTION_KMH:.0f} from {approach_kmh:.0f})",
+            description=f"brake; impact speed at most {allowed:.1f} km/h "
+            f"({MAX_IMPACT_SHARE:.0%} of {approach_kmh:.0f})",
             expects_obstacle=True,
             max_impact_kmh=allowed,
         )

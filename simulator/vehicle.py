@@ -2,7 +2,10 @@
 
 Everything here is pure: :func:`step` maps a :class:`VehicleState` to the next one, so tests can
 run the physics without CAN. Positions are along the road: the ego's is its front bumper, the
-lead object's its rear bumper, both in metres from the ego's starting point.
+lead object's its rear bumper, both in metres from the ego's starting point. Lateral offsets
+are from the centre of the ego's lane (left +); the ego keeps to the centre of its lane. Besides
+the lead object a scenario may script more traffic and structures (:class:`ObjectScript`):
+cars in other lanes, parked cars, guard-rail posts, a gantry over the road.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ MAX_DECELERATION_MPS2 = 9.0
 BRAKE_LAG_S = 0.2
 """Time constant of the first-order lag between the brake request and the deceleration."""
 VEHICLE_WIDTH_M = 1.8
-"""Objects whose centres are closer than this laterally overlap the ego (same lane)."""
+"""Width of the ego and of a car; two cars whose centres are closer than this overlap."""
+EGO_HEIGHT_M = 1.5
+"""An object with more free height under it than this (a gantry, a bridge) passes overhead."""
 VEHICLE_LENGTH_M = 4.5
 """Length of the ego and of the lead object (for overlap once the gap turns negative)."""
 DRIVER_MAX_ACCEL_MPS2 = 3.0
@@ -29,6 +34,21 @@ AEB_ACTIVE_MPS2 = 0.05
 KMH = 1 / 3.6
 ZERO = Profile.constant(0.0)
 """A profile that stays at zero (straight road, object centred in the lane)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectScript:
+    """Another object on or over the road: its speed, start, lateral offset and size.
+
+    ``clearance_m`` is the free height under the object: zero for a car, a post or a rail;
+    above :data:`EGO_HEIGHT_M` (a gantry, a bridge) the ego passes under it.
+    """
+
+    speed_kmh: Profile
+    initial_gap_m: float
+    lateral_m: Profile = ZERO
+    width_m: float = VEHICLE_WIDTH_M
+    clearance_m: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +66,9 @@ class DriveScript:
     lead_lateral_m: Profile = ZERO
     road_curvature_per_m: Profile = ZERO
     resume_after_aeb_s: float | None = None
+    lead_width_m: float = VEHICLE_WIDTH_M
+    traffic: tuple[ObjectScript, ...] = ()
+    """Objects besides the lead: they move as scripted and can be hit like the lead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +101,28 @@ class Driver:
 
 @dataclass(frozen=True, slots=True)
 class Lead:
-    """The lead object: rear bumper position, speed, acceleration and lateral offset (left +)."""
+    """An object ahead (the lead, or traffic): rear position, speed, acceleration, lateral offset.
+
+    ``width_m`` and ``clearance_m`` are its size as in :class:`ObjectScript`.
+    """
 
     position_m: float
     speed_mps: float
     acceleration_mps2: float = 0.0
     lateral_m: float = 0.0
+    width_m: float = VEHICLE_WIDTH_M
+    clearance_m: float = 0.0
+
+    @property
+    def overhead(self) -> bool:
+        """Whether the ego passes under the object (a gantry, a bridge)."""
+        return self.clearance_m > EGO_HEIGHT_M
+
+    @property
+    def overlaps_ego_lane(self) -> bool:
+        """Whether the object overlaps the ego laterally (and is low enough to hit)."""
+        reach = (VEHICLE_WIDTH_M + self.width_m) / 2
+        return not self.overhead and abs(self.lateral_m) < reach
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +144,12 @@ class VehicleState:
     brake: BrakeActuator = BrakeActuator()
     driver: Driver = Driver()
     collision: Collision | None = None
+    traffic: tuple[Lead, ...] = ()
+
+    @property
+    def objects(self) -> tuple[Lead, ...]:
+        """The lead object first, then the rest of the traffic."""
+        return (self.lead, *self.traffic)
 
     @property
     def gap_m(self) -> float:
@@ -114,25 +159,44 @@ class VehicleState:
     @property
     def in_same_lane(self) -> bool:
         """Whether the lead object overlaps the ego's path laterally."""
-        return abs(self.lead.lateral_m) < VEHICLE_WIDTH_M
+        return self.lead.overlaps_ego_lane
 
     @property
     def closing_speed_mps(self) -> float:
         """Ego speed minus lead speed: positive while the gap shrinks."""
         return self.ego.speed_mps - self.lead.speed_mps
 
+    def gap_to(self, thing: Lead) -> float:
+        """Distance from the ego's front bumper to ``thing``'s rear."""
+        return thing.position_m - self.ego.position_m
+
     @property
     def time_to_collision_s(self) -> float | None:
-        """Gap over closing speed, when the lead is ahead in the same lane and closing."""
+        """The smallest gap over closing speed among objects ahead in the lane and closing."""
         if self.collision is not None:
             return 0.0
-        if not self.in_same_lane or self.gap_m <= 0 or self.closing_speed_mps <= 0:
-            return None
-        return self.gap_m / self.closing_speed_mps
+        smallest: float | None = None
+        for thing in self.objects:
+            gap, closing = self.gap_to(thing), self.ego.speed_mps - thing.speed_mps
+            if not thing.overlaps_ego_lane or gap <= 0 or closing <= 0:
+                continue
+            if smallest is None or gap / closing < smallest:
+                smallest = gap / closing
+        return smallest
+
+    @property
+    def in_lane_gap_m(self) -> float | None:
+        """The gap to the nearest object ahead that overlaps the ego's lane, if any."""
+        gaps = [
+            self.gap_to(thing)
+            for thing in self.objects
+            if thing.overlaps_ego_lane and self.gap_to(thing) > 0
+        ]
+        return min(gaps) if gaps else None
 
 
 def initial_state(script: DriveScript) -> VehicleState:
-    """The state at time zero: both vehicles at their scripted speeds, the lead at its gap."""
+    """The state at time zero: everything at its scripted speed, the objects at their gaps."""
     return VehicleState(
         time_s=0.0,
         script=script,
@@ -141,6 +205,17 @@ def initial_state(script: DriveScript) -> VehicleState:
             position_m=script.lead_initial_gap_m,
             speed_mps=max(0.0, script.lead_speed_kmh.at(0.0) * KMH),
             lateral_m=script.lead_lateral_m.at(0.0),
+            width_m=script.lead_width_m,
+        ),
+        traffic=tuple(
+            Lead(
+                position_m=thing.initial_gap_m,
+                speed_mps=max(0.0, thing.speed_kmh.at(0.0) * KMH),
+                lateral_m=thing.lateral_m.at(0.0),
+                width_m=thing.width_m,
+                clearance_m=thing.clearance_m,
+            )
+            for thing in script.traffic
         ),
     )
 
@@ -219,35 +294,54 @@ def step(state: VehicleState, dt: float, brake_request_mps2: float) -> VehicleSt
         yaw_rate_dps=math.degrees(ego_speed * script.road_curvature_per_m.at(time_s)),
         driver_command_mps2=command,
     )
-    lead_speed_now = max(0.0, script.lead_speed_kmh.at(state.time_s) * KMH)
-    lead_speed_next = max(0.0, script.lead_speed_kmh.at(time_s) * KMH)
-    lead = Lead(
-        position_m=state.lead.position_m + (lead_speed_now + lead_speed_next) / 2 * dt,
-        speed_mps=lead_speed_next,
-        acceleration_mps2=(lead_speed_next - lead_speed_now) / dt,
-        lateral_m=script.lead_lateral_m.at(time_s),
+    lead = _moved(state.lead, (script.lead_speed_kmh, script.lead_lateral_m), state.time_s, dt)
+    traffic = tuple(
+        _moved(thing, (scripted.speed_kmh, scripted.lateral_m), state.time_s, dt)
+        for thing, scripted in zip(state.traffic, script.traffic, strict=True)
     )
-    moved = VehicleState(time_s, script, ego, lead, brake, driver)
+    moved = VehicleState(time_s, script, ego, lead, brake, driver, traffic=traffic)
     return replace(moved, collision=_contact(state, moved))
 
 
-def _overlaps(state: VehicleState) -> bool:
-    gap = state.gap_m
-    return state.in_same_lane and -2 * VEHICLE_LENGTH_M < gap <= 0.0
+def _moved(thing: Lead, scripted: tuple[Profile, Profile], now_s: float, dt: float) -> Lead:
+    """``thing`` ``dt`` later, following its scripted (speed in km/h, lateral offset)."""
+    speed_kmh, lateral_m = scripted
+    next_s = round(now_s + dt, 9)
+    if len(speed_kmh.times) == 1 and len(lateral_m.times) == 1 and thing.speed_mps == 0.0:
+        return thing  # parked, posts, gantries: nothing moves (and scenes have many of them)
+    speed_now = max(0.0, speed_kmh.at(now_s) * KMH)
+    speed_next = max(0.0, speed_kmh.at(next_s) * KMH)
+    return replace(
+        thing,
+        position_m=thing.position_m + (speed_now + speed_next) / 2 * dt,
+        speed_mps=speed_next,
+        acceleration_mps2=(speed_next - speed_now) / dt,
+        lateral_m=lateral_m.at(next_s),
+    )
+
+
+def _overlaps(ego: Ego, thing: Lead) -> bool:
+    gap = thing.position_m - ego.position_m
+    return thing.overlaps_ego_lane and -2 * VEHICLE_LENGTH_M < gap <= 0.0
 
 
 def _contact(before: VehicleState, after: VehicleState) -> Collision | None:
-    """A collision when the vehicles overlap now but did not before, at the interpolated speed."""
-    if not _overlaps(after) or _overlaps(before):
-        return None
-    gap_before, gap_after = before.gap_m, after.gap_m
-    fraction = 1.0
-    if gap_before > 0.0 and gap_before != gap_after:
-        fraction = gap_before / (gap_before - gap_after)
-    closing = before.closing_speed_mps + fraction * (
-        after.closing_speed_mps - before.closing_speed_mps
-    )
-    return Collision(
-        time_s=before.time_s + fraction * (after.time_s - before.time_s),
-        impact_speed_kmh=max(0.0, closing) / KMH,
-    )
+    """The first object the ego overlaps now but did not before, at the interpolated speed."""
+    first: Collision | None = None
+    for old, new in zip(before.objects, after.objects, strict=True):
+        if not _overlaps(after.ego, new) or _overlaps(before.ego, old):
+            continue
+        gap_before, gap_after = before.gap_to(old), after.gap_to(new)
+        fraction = 1.0
+        if gap_before > 0.0 and gap_before != gap_after:
+            fraction = gap_before / (gap_before - gap_after)
+        closing_before = before.ego.speed_mps - old.speed_mps
+        closing_after = after.ego.speed_mps - new.speed_mps
+        closing = closing_before + fraction * (closing_after - closing_before)
+        contact = Collision(
+            time_s=before.time_s + fraction * (after.time_s - before.time_s),
+            impact_speed_kmh=max(0.0, closing) / KMH,
+        )
+        if first is None or contact.time_s < first.time_s:
+            first = contact
+    return first

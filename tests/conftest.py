@@ -17,3 +17,7 @@ for name in [n for n in sys.modules if n == "edge_agent" or n.startswith("edge_a
     module_file = getattr(sys.modules[name], "__file__", None) or ""
     if module_file.startswith(str(ROOT / "edge_agent")):
         del sys.modules[name]
+
+# Under CI=true a skipped test fails (only socketcan tests may skip): fixtures/real_parts.py.
+# fixtures/clock.py: the manual_clock fixture, for tests that drive time.
+pytest_plugins = ["fixtures.real_parts", "fixtures.clock"]

@@ -62,6 +62,7 @@ class Bus:
         maxsize: int | None = None,
         overflow: OverflowPolicy = OverflowPolicy.DROP_OLDEST,
         name: str = "",
+        on_drop: Callable[[Message], None] | None = None,
     ) -> Subscription:
         """Create a bounded subscription; iterate it or call ``get``; ``unsubscribe`` when done."""
         validate_filter(topic_filter)
@@ -70,6 +71,7 @@ class Bus:
             maxsize or self._default_maxsize,
             OverflowPolicy(overflow),
             name or f"sub-{next(self._names)}:{topic_filter}",
+            on_drop,
         )
         self._subscriptions.append(subscription)
         self._routes.clear()
@@ -90,13 +92,17 @@ class Bus:
         maxsize: int | None = None,
         overflow: OverflowPolicy = OverflowPolicy.DROP_OLDEST,
         name: str = "",
+        on_drop: Callable[[Message], None] | None = None,
     ) -> Callable[[], None]:
         """Call ``handler`` for each matching message in a task of its own.
 
         Returns the callable that unsubscribes (and ends the task). A handler that raises is
         logged and counted in the subscription's ``handler_errors``; delivery goes on.
+        ``on_drop`` is called (synchronously) with each message the overflow policy drops.
         """
-        subscription = self.subscribe(topic_filter, maxsize=maxsize, overflow=overflow, name=name)
+        subscription = self.subscribe(
+            topic_filter, maxsize=maxsize, overflow=overflow, name=name, on_drop=on_drop
+        )
         task = asyncio.get_running_loop().create_task(
             self._deliver(subscription, handler), name=f"bus.listen[{subscription.name}]"
         )

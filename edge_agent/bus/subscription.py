@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from edge_agent.bus.message import Message, OverflowPolicy, Priority
@@ -45,12 +45,18 @@ class Subscription:
         "handler_errors",
         "maxsize",
         "name",
+        "on_drop",
         "overflow",
         "topic_filter",
     )
 
     def __init__(
-        self, topic_filter: str, maxsize: int, overflow: OverflowPolicy, name: str
+        self,
+        topic_filter: str,
+        maxsize: int,
+        overflow: OverflowPolicy,
+        name: str,
+        on_drop: Callable[[Message], None] | None = None,
     ) -> None:
         if maxsize < 1:
             raise ValueError(f"subscription {name!r}: maxsize must be at least 1 (got {maxsize})")
@@ -60,6 +66,9 @@ class Subscription:
         self.name = name
         self.delivered = 0
         self.dropped = 0
+        # Told about each message dropped by the overflow policy (e.g. to refuse it to its
+        # sender instead of losing it silently); it must not block or raise.
+        self.on_drop = on_drop
         self.handler_errors = 0
         self._lanes: tuple[deque[Message], deque[Message]] = (deque(), deque())
         self._waiter: asyncio.Future[None] | None = None
@@ -82,10 +91,9 @@ class Subscription:
         lane = self._lanes[0 if message.priority is Priority.CONTROL else 1]
         if len(lane) >= self.maxsize:
             if self.overflow is OverflowPolicy.DROP_OLDEST:
-                lane.popleft()
-                self.dropped += 1
+                self._dropped(lane.popleft())
             elif self.overflow is OverflowPolicy.DROP_NEWEST:
-                self.dropped += 1
+                self._dropped(message)
                 return True
             else:
                 return False
@@ -94,6 +102,11 @@ class Subscription:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         return True
+
+    def _dropped(self, message: Message) -> None:
+        self.dropped += 1
+        if self.on_drop is not None:
+            self.on_drop(message)
 
     def count_blocked_drop(self) -> None:
         """Count a message that a non-waiting publisher could not queue on a full BLOCK lane."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +30,18 @@ import cantools
 from cantools.database.can import Database
 from cantools.database.can import Message as DbcMessage
 
+from edge_agent.can.dbc_bounds import MAX_DBC_CHARS, screen
 from edge_agent.can.dbc_text import Assembly, Statement, split_statements
 from edge_agent.can.decode import compile_decoder
 
 DATABASE = "(database)"
+# Vector's tools put signals that belong to no message into a message of this name (frame id
+# 0xC0000000); cantools discards it, and so do we, with a note.
+PLACEHOLDER = "VECTOR__INDEPENDENT_SIG_MSG"
+PLACEHOLDER_WHAT = "placeholder for signals assigned to no message"
+PLACEHOLDER_NOTE = f"{PLACEHOLDER_WHAT}; discarded, as cantools does"
+_PLACEHOLDER_BLOCK = re.compile(rf"^\s*BO_\s+\d+\s+{PLACEHOLDER}\s*:", re.MULTILINE)
+_DBC_KEYWORD = re.compile(r"^\s*(VERSION|NS_|BS_|BU_|BO_|SG_|CM_|BA_DEF_|VAL_)\b", re.MULTILINE)
 _SKELETON = ("VERSION", "NS_", "BS_", "BU_")
 _EMPTY_VERSION = Statement("VERSION", 'VERSION ""', 0)
 
@@ -99,18 +108,52 @@ def load_dbc(path: str | Path) -> DbcLoadResult:
 
 def load_dbc_text(text: str, *, source: str = "<text>") -> DbcLoadResult:
     """Load DBC ``text`` leniently (see the module docstring); ``source`` names it in errors."""
+    if len(text) > MAX_DBC_CHARS:
+        raise DbcError(
+            f"{source}: {len(text):,} characters is over the {MAX_DBC_CHARS:,} a CAN database "
+            "may have here (the largest real ones are a few MiB)"
+        )
+    text, out_of_bounds = screen(text)
+    try:
+        result = _load_screened(text, source)
+    except DbcError as error:
+        if not out_of_bounds:
+            raise
+        name, reason = out_of_bounds[0]
+        raise DbcError(f"{error}; out of bounds: {name}: {reason}") from None
+    if out_of_bounds:
+        result.skipped[:0] = [Skipped(name, reason) for name, reason in out_of_bounds]
+        if result.strict:
+            result.strict = False
+            result.strict_error = out_of_bounds[0][1]
+    return result
+
+
+def _load_screened(text: str, source: str) -> DbcLoadResult:
     try:
         database = _parse(text, strict=True)
     except Exception as error:
         strict_error = Assembly([Statement("?", text, 1)]).explain(error)
     else:
         if not database.messages:
-            raise DbcError(f"{source}: no message definitions (BO_) found")
-        return DbcLoadResult(database, source)
+            raise DbcError(f"{source}: {_why_no_messages(text)}")
+        result = DbcLoadResult(database, source)
+        if _PLACEHOLDER_BLOCK.search(text):
+            result.notes.append(Skipped(PLACEHOLDER, PLACEHOLDER_NOTE))
+        return result
     result = _SectionLoader(split_statements(text), source).load()
     result.strict = False
     result.strict_error = strict_error
     return result
+
+
+def _why_no_messages(text: str) -> str:
+    """Why DBC ``text`` that parses holds no message, in words for the user."""
+    if _PLACEHOLDER_BLOCK.search(text):
+        return f"no message to decode: only the {PLACEHOLDER} {PLACEHOLDER_WHAT}"
+    if not _DBC_KEYWORD.search(text):
+        return "not a CAN database (no DBC statement in it)"
+    return "no message definitions (BO_) found"
 
 
 def kernel_filters(messages: Iterable[DbcMessage]) -> list[dict[str, Any]]:
@@ -160,8 +203,15 @@ class _SectionLoader:
         self.annotations: dict[int, list[Statement]] = {}
         seen_ids: dict[int, Statement] = {}
         seen_names: dict[str, Statement] = {}
+        placeholder_ids = {s.frame_id for s in statements if s.is_message and s.name == PLACEHOLDER}
         for statement in statements:
-            if statement.is_message and statement.frame_id is None:
+            if statement.is_message and statement.name == PLACEHOLDER:
+                self.notes.append(
+                    Skipped(PLACEHOLDER, f"line {statement.line}: {PLACEHOLDER_NOTE}")
+                )
+            elif statement.frame_id is not None and statement.frame_id in placeholder_ids:
+                continue  # annotations of the placeholder go with it
+            elif statement.is_message and statement.frame_id is None:
                 self._skip(statement, "unreadable BO_ header (expected 'BO_ ID NAME: LENGTH')")
             elif statement.is_message and statement.frame_id is not None:
                 first = seen_ids.get(statement.frame_id) or seen_names.get(statement.name)
@@ -222,7 +272,10 @@ class _SectionLoader:
         if not self.blocks:
             if self.skipped:
                 raise DbcError(f"{self.source}: no usable message ({self._first_reasons()})")
-            raise DbcError(f"{self.source}: no message definitions (BO_) found")
+            text = "\n".join(statement.text for statement in self.common)
+            if self.notes:  # only the placeholder
+                text += f"\nBO_ 3221225472 {PLACEHOLDER}: 0 Vector__XXX"
+            raise DbcError(f"{self.source}: {_why_no_messages(text)}")
         common, common_db = self._usable_common()
         accepted = [
             message

@@ -26,14 +26,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import can
 
 from edge_agent.bus import Bus
 from edge_agent.can.decode import DecodeOutcome, FrameDecoder
-from edge_agent.can.types import DecodedMessage, decoded_topic, raw_topic
+from edge_agent.can.tally import DecodeTally
+from edge_agent.can.types import BusState, DecodedMessage, decoded_topic, raw_topic
 
 # Linux SocketCAN error frame classes (linux/can/error.h), as python-can passes them on.
 CAN_ERR_CRTL = 0x04
@@ -48,36 +49,33 @@ PASSIVE_CLEARS_AFTER_S = 5.0
 Batch = list[tuple[str, Any]]
 
 
-@dataclass
-class BusCounters:
-    """Counters of one bus, kept across reconnects (see docs/can.md)."""
+@dataclass(slots=True)
+class BusCounters(DecodeTally):
+    """Counters of one bus, kept across reconnects (see docs/can.md).
 
-    frames: int = 0
-    decoded: int = 0
-    error_frames: int = 0
-    remote_frames: int = 0
-    decode_failures: int = 0
-    unknown_ids: int = 0
+    The decode tally, plus ``drops``: frames dropped because subscribers fell behind.
+    """
+
     drops: int = 0
 
     def snapshot(self) -> dict[str, int]:
         """The counters as a JSON-ready dict."""
-        return asdict(self)
+        return {**self.tally(), "drops": self.drops}
 
 
-def error_frame_state(frame: can.Message) -> str | None:
-    """The bus state an error frame reports (``bus-off``, ``error-passive``, ``up``), if any."""
+def error_frame_state(frame: can.Message) -> BusState | None:
+    """The bus state an error frame reports (bus-off, error-passive, up), if any."""
     error_class = frame.arbitration_id
     if error_class & CAN_ERR_BUSOFF:
-        return "bus-off"
+        return BusState.BUS_OFF
     if error_class & CAN_ERR_RESTARTED:
-        return "up"
+        return BusState.UP
     data = frame.data or b""
     if error_class & CAN_ERR_CRTL and len(data) > 1:
         if data[1] & CAN_ERR_CRTL_PASSIVE:
-            return "error-passive"
+            return BusState.ERROR_PASSIVE
         if data[1] & CAN_ERR_CRTL_ACTIVE:
-            return "up"
+            return BusState.UP
     return None
 
 
@@ -105,7 +103,7 @@ class BusIngest:
         stall_s: float = 0.5,
         poll_s: float = 0.1,
         reader: str = "auto",
-        on_status: Callable[[str, str], None] | None = None,
+        on_status: Callable[[BusState, str], None] | None = None,
     ) -> None:
         self.name = name
         self.can_bus = can_bus
@@ -120,7 +118,7 @@ class BusIngest:
         self.poll_s = poll_s
         self.reader = reader
         self.on_status = on_status
-        self.state = "up"
+        self.state = BusState.UP
         self.bad_frames: dict[str, str] = {}
         self.mode = ""
         self._raw_topic = raw_topic(name) if publish_raw else None
@@ -189,6 +187,8 @@ class BusIngest:
     # -- per frame (reader side: the thread, or the loop in descriptor mode) -------------------
 
     def _take(self, frame: can.Message, batch: Batch) -> None:
+        # The hot path: ``frames`` and ``decoded`` are counted inline (DecodeTally.count would
+        # add a call per frame); every other outcome goes through the tally's own counting.
         counters = self.counters
         counters.frames += 1
         if self._raw_topic is not None:
@@ -197,37 +197,31 @@ class BusIngest:
         if result.__class__ is DecodedMessage:
             counters.decoded += 1
             batch.append((self._topics[result.message], result))
-            if self.state not in {"up", "error-passive"}:
-                self._set_state("up", "frames are arriving again")
-            elif self.state == "error-passive" and (
+            if self.state not in {BusState.UP, BusState.ERROR_PASSIVE}:
+                self._set_state(BusState.UP, "frames are arriving again")
+            elif self.state is BusState.ERROR_PASSIVE and (
                 time.monotonic() - self._last_error_frame > PASSIVE_CLEARS_AFTER_S
             ):
-                self._set_state("up", "no error frames for a while")
+                self._set_state(BusState.UP, "no error frames for a while")
             return
         self._count_bad(frame, result)  # type: ignore[arg-type]
 
     def _count_bad(self, frame: can.Message, outcome: DecodeOutcome) -> None:
-        counters = self.counters
+        self.counters.count_undecoded(frame.arbitration_id, outcome)
         if outcome is DecodeOutcome.ERROR_FRAME:
-            counters.error_frames += 1
             self._last_error_frame = time.monotonic()
             state = error_frame_state(frame)
             if state is not None and state != self.state:
                 self._set_state(state, f"error frame class 0x{frame.arbitration_id:X}")
             return
-        if outcome is DecodeOutcome.UNKNOWN_ID:
-            counters.unknown_ids += 1
-        elif outcome is DecodeOutcome.REMOTE_FRAME:
-            counters.remote_frames += 1
+        if outcome is DecodeOutcome.REMOTE_FRAME:
             return
-        else:
-            counters.decode_failures += 1
         data = frame.data or b""
         self.bad_frames[outcome.value] = (
             f"id 0x{frame.arbitration_id:X} length {len(data)} data {bytes(data[:16]).hex()}"
         )
 
-    def _set_state(self, state: str, reason: str) -> None:
+    def _set_state(self, state: BusState, reason: str) -> None:
         self.state = state
         if self.on_status is not None and self._loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closing

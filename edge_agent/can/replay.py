@@ -11,22 +11,22 @@ import can
 
 from edge_agent.can.decode import DecodeOutcome, FrameDecoder
 from edge_agent.can.logs import LogStats
+from edge_agent.can.tally import DecodeTally
 from edge_agent.can.types import DecodedMessage
 
+# Outcomes counted in ``decode_failures``, of which the result keeps a few examples.
+UNDECODABLE = (DecodeOutcome.SHORT_FRAME, DecodeOutcome.DECODE_FAILED)
 
-@dataclass
-class ReplayResult:
-    """Counts of one replay; ``errors`` is malformed records + decode failures + error frames."""
 
-    frames: int = 0
-    decoded: int = 0
-    unknown_ids: int = 0
+@dataclass(slots=True)
+class ReplayResult(DecodeTally):
+    """Counts of one replay: the decode tally, malformed log records, time taken, examples.
+
+    ``errors`` is malformed records + decode failures + error frames.
+    """
+
     malformed: int = 0
-    error_frames: int = 0
-    remote_frames: int = 0
-    decode_failures: int = 0
     duration_s: float = 0.0
-    unknown_id_set: set[int] = field(default_factory=set)
     examples: list[str] = field(default_factory=list)
 
     @property
@@ -98,22 +98,12 @@ class ResultCounter:
     def take(self, frame: can.Message) -> None:
         """Decode ``frame`` and count what became of it."""
         result = self.result
-        result.frames += 1
         decoded = self.decoder.decode(frame)
+        result.count(frame, decoded)
         if isinstance(decoded, DecodedMessage):
-            result.decoded += 1
             if self.on_decoded is not None:
                 self.on_decoded(decoded)
-        elif decoded is DecodeOutcome.UNKNOWN_ID:
-            result.unknown_ids += 1
-            result.unknown_id_set.add(frame.arbitration_id)
-        elif decoded is DecodeOutcome.ERROR_FRAME:
-            result.error_frames += 1
-        elif decoded is DecodeOutcome.REMOTE_FRAME:
-            result.remote_frames += 1
-        else:
-            result.decode_failures += 1
-            if len(result.examples) < 5:
-                result.examples.append(
-                    f"id 0x{frame.arbitration_id:X} with {len(frame.data)} bytes: {decoded.value}"
-                )
+        elif decoded in UNDECODABLE and len(result.examples) < 5:
+            result.examples.append(
+                f"id 0x{frame.arbitration_id:X} with {len(frame.data)} bytes: {decoded.value}"
+            )

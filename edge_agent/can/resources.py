@@ -11,7 +11,7 @@ PACKAGE_PREFIX = "package:"
 def resolve_data_path(value: str | Path) -> Path:
     """Turn a config value into a file path.
 
-    ``package:edge_agent.simulator/data/vehicle.dbc`` names a file inside an installed
+    ``package:vendor.vehicle_data/dbc/powertrain.dbc`` names a file inside an installed
     package (so configs need not know where Python put it); anything else is a plain path.
     """
     text = str(value)

@@ -12,6 +12,7 @@ Topic scheme (documented in docs/can.md):
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 SignalValue = float | int | str
@@ -65,10 +66,19 @@ class FrameToSend:
     is_fd: bool = False
 
 
+class BusState(enum.StrEnum):
+    """A CAN bus's state as the reader sees it (docs/can.md)."""
+
+    UP = "up"
+    ERROR_PASSIVE = "error-passive"  # the controller reported error-passive: still receiving
+    BUS_OFF = "bus-off"  # the controller left the bus; the reader reopens it after a while
+    DOWN = "down"  # not open (not yet, failed to open, or closed)
+
+
 @dataclass(slots=True, frozen=True)
 class BusStatus:
-    """A CAN bus's state as the reader sees it: ``up``, ``error-passive``, ``bus-off``, ``down``."""
+    """A CAN bus's state as the reader sees it, and why it changed."""
 
     bus: str
-    state: str
+    state: BusState
     reason: str = ""

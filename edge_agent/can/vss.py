@@ -14,13 +14,15 @@ holding the mapping is accepted too. Signals without an entry keep their DBC nam
 
 from __future__ import annotations
 
-import json
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from edge_agent.untrusted import UntrustedDataError, load_json_bounded, load_toml_bounded
+
+# A mapping names each signal once: a few thousand lines at most.
+MAX_MAPPING_BYTES = 4 * 1024 * 1024
 VSS_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
 
 
@@ -65,9 +67,10 @@ def load_vss_mapping(path: str | Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError) as error:
         raise VssMappingError(f"{path}: cannot read: {error}") from None
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as error:
-        raise VssMappingError(f"{path}: syntax error: {error}") from None
+        load = load_json_bounded if path.suffix.lower() == ".json" else load_toml_bounded
+        data: Any = load(text, max_bytes=MAX_MAPPING_BYTES, what="mapping")
+    except UntrustedDataError as error:
+        raise VssMappingError(f"{path}: {error}") from None
     return parse_vss_mapping(data, str(path))
 
 

@@ -1,4 +1,4 @@
-"""``edge-agent dbc inspect`` and ``edge-agent replay``: DBC and log tools for the command line."""
+"""``edge-agent db inspect`` (old name ``dbc inspect``) and ``edge-agent replay``: CAN tools."""
 
 from __future__ import annotations
 
@@ -17,21 +17,29 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``dbc`` and ``replay`` commands to the ``edge-agent`` parser."""
-    dbc = sub.add_parser("dbc", help="DBC file tools")
-    dbc_sub = dbc.add_subparsers(dest="dbc_command", required=True, metavar="COMMAND")
-    inspect = dbc_sub.add_parser(
-        "inspect", help="load a DBC leniently; list what is usable and what was skipped"
-    )
-    inspect.add_argument("file", help="DBC file (or package:PKG/path)")
-    inspect.add_argument("--json", action="store_true", help="one JSON object")
-    inspect.set_defaults(handler=inspect_dbc)
+    """Add the ``db`` (and its old name ``dbc``) and ``replay`` commands to the parser."""
+    # ``dbc`` came first and scripts use it; ``db`` says what it is now (any CAN database).
+    for name, help_text in (
+        ("db", "CAN database tools (DBC, KCD, SYM, ARXML)"),
+        ("dbc", "the same as 'db' (its old name)"),
+    ):
+        database = sub.add_parser(name, help=help_text)
+        database_sub = database.add_subparsers(dest="dbc_command", required=True, metavar="COMMAND")
+        inspect = database_sub.add_parser(
+            "inspect",
+            help="load a CAN database (a DBC leniently); list what is usable and what was skipped",
+        )
+        inspect.add_argument("file", help="CAN database: .dbc, .kcd, .sym, .arxml (or package:)")
+        inspect.add_argument("--json", action="store_true", help="one JSON object")
+        inspect.set_defaults(handler=inspect_dbc)
 
     replay_parser = sub.add_parser(
-        "replay", help="decode a recorded log (candump .log, .asc, .blf) with a DBC"
+        "replay", help="decode a recorded log (every format python-can reads) with a database"
     )
     replay_parser.add_argument("log", help="the recorded log")
-    replay_parser.add_argument("--dbc", required=True, help="DBC file to decode with")
+    replay_parser.add_argument(
+        "--dbc", required=True, help="CAN database to decode with (.dbc, .kcd, .sym, .arxml)"
+    )
     replay_parser.add_argument("--json", action="store_true", help="one JSON object")
     replay_parser.add_argument(
         "--speed",
@@ -43,19 +51,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _load(file: str) -> DbcLoadResult:
-    from edge_agent.can.dbc import DbcError, load_dbc
+    from edge_agent.can.databases import load_database
+    from edge_agent.can.dbc import DbcError
     from edge_agent.can.resources import resolve_data_path
 
     try:
-        return load_dbc(resolve_data_path(file))
+        return load_database(resolve_data_path(file))
     except ValueError as error:  # a malformed package: reference
         raise UserError(str(error)) from None
     except DbcError as error:
-        raise UserError(f"DBC unusable: {error}") from None
+        raise UserError(f"CAN database unusable: {error}") from None
 
 
 def inspect_dbc(args: argparse.Namespace) -> int:
-    """``edge-agent dbc inspect FILE``: exit 0 when a message is usable, 2 otherwise."""
+    """``edge-agent db inspect FILE``: exit 0 when a message is usable, 2 otherwise."""
     result = _load(args.file)
     report: dict[str, Any] = {
         "file": args.file,
@@ -77,9 +86,12 @@ def inspect_dbc(args: argparse.Namespace) -> int:
 
 
 def replay_log(args: argparse.Namespace) -> int:
-    """``edge-agent replay LOG --dbc FILE``: decode every frame; print counts."""
+    """``edge-agent replay LOG --dbc FILE``: decode every frame; print counts.
+
+    Exit 2 when the log is unusable or yields no frame at all, saying why.
+    """
     from edge_agent.can.decode import FrameDecoder
-    from edge_agent.can.logs import LogFormatError, LogStats, open_log
+    from edge_agent.can.logs import LogFormatError, LogStats, open_log, why_no_frames
     from edge_agent.can.replay import replay
 
     if args.speed < 0:
@@ -91,6 +103,8 @@ def replay_log(args: argparse.Namespace) -> int:
     except LogFormatError as error:
         raise UserError(str(error)) from None
     result = replay(frames, FrameDecoder(loaded.database), stats, speed=args.speed)
+    if result.frames == 0:  # nothing replayed is never a success
+        raise UserError(f"{args.log}: no frames: {why_no_frames(args.log, stats)}")
     if args.json:
         print(json.dumps(result.summary()))
         return Exit.OK

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import errno
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from edge_agent.cli.exit_codes import Exit, UserError
+from edge_agent.cli.health_text import render_health
 from edge_agent.config import ConfigError, LoadedConfig, load_config
-from edge_agent.config.desired import load_last_good, validate_desired
+from edge_agent.config.compose import compose
+from edge_agent.config.desired import read_last_good
+from edge_agent.config.loader import ConfigLayers
+from edge_agent.config.signed import load_signed
 from edge_agent.discovery import installed_modules
 from edge_agent.health import HealthFile, NoAgentRunning
-from edge_agent.logs import configure_logging, get_logger
+from edge_agent.logs import EventLogger, configure_logging, get_logger
 from edge_agent.process.affinity import apply_cpu_affinity
 from edge_agent.process.launcher import lower_agent_priority
 from edge_agent.spool import SpoolLocked
+
+# Errors that say the disk is full or failing, not that the configuration is wrong.
+_DISK_STATES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
 
 
 def _load(path: Path) -> LoadedConfig:
@@ -28,23 +36,65 @@ def _load(path: Path) -> LoadedConfig:
         raise UserError("\n".join(error.lines())) from None
 
 
-def _with_last_good_desired_state(loaded: LoadedConfig) -> LoadedConfig:
-    """Overlay the last desired state that applied cleanly, if it still validates."""
+def _with_stored_layers(loaded: LoadedConfig) -> LoadedConfig:
+    """Lay the stored signed config and last good desired state over the file, if they fit.
+
+    A stored layer this version cannot read, or that no longer validates (written by another
+    version, a module uninstalled since), is skipped with a one-line reason in the log and in
+    health (``agent.desired_ignored``): the desired state first, then the signed config. The
+    config file is the safe state.
+    """
     log = get_logger("edge_agent.config")
-    document = load_last_good(loaded.agent.agent.state_dir)
-    if document is None:
-        return loaded
-    try:
-        desired = validate_desired(loaded, document)
-    except ConfigError as error:
+    state_dir = loaded.agent.agent.state_dir
+    stored = read_last_good(state_dir)
+    signed, desired = load_signed(state_dir), stored.document
+    ignored = stored.problem
+    if stored.problem:
         log.warning(
-            "stored desired state no longer valid; running on the config file",
-            version=document.get("version"),
-            errors=error.lines(),
+            "stored desired state not usable; running on the config file", reason=stored.problem
         )
+    if signed is None and desired is None:
+        loaded.desired_ignored = ignored
         return loaded
-    log.info("running on the last good desired state", version=document.get("version"))
-    return desired
+    layers = dataclasses.replace(loaded.layers, signed=signed, desired=desired)
+    try:
+        composed = compose(layers)
+    except ConfigError as error:
+        if desired is None:
+            composed = None
+        else:
+            log.warning(
+                "stored desired state no longer valid; running without it",
+                version=desired.get("version"),
+                errors=error.lines(),
+            )
+            ignored = (
+                f"stored desired state {desired.get('version')!r} no longer valid: "
+                f"{error.lines()[0]}"
+            )
+            layers = dataclasses.replace(layers, desired=None)
+            composed = _compose_or_none(layers, log)
+    if composed is None:
+        log.warning(
+            "stored signed config no longer valid; running on the config file",
+            version=None if signed is None else signed.get("version"),
+        )
+        loaded.desired_ignored = ignored
+        return loaded
+    composed.desired_ignored = ignored
+    if desired is not None and composed.layers.desired is not None:
+        log.info("running on the last good desired state", version=desired.get("version"))
+    if signed is not None:
+        log.info("running on the signed config", version=signed.get("version"))
+    return composed
+
+
+def _compose_or_none(layers: ConfigLayers, log: EventLogger) -> LoadedConfig | None:
+    try:
+        return compose(layers)
+    except ConfigError as error:
+        log.warning("stored config layers do not validate", errors=error.lines())
+        return None
 
 
 def run_agent(args: argparse.Namespace) -> int:
@@ -59,8 +109,15 @@ def run_agent(args: argparse.Namespace) -> int:
     try:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError(f"agent.state_dir: cannot create {settings.state_dir}: {error}") from None
-    loaded = _with_last_good_desired_state(loaded)
+        if error.errno not in _DISK_STATES:
+            raise UserError(
+                f"agent.state_dir: cannot create {settings.state_dir}: {error}"
+            ) from None
+        # A full or failing disk must not keep the modules (the brake path) from starting.
+        get_logger("edge_agent.supervisor").warning(
+            "cannot create the state directory; starting without it", error=str(error)
+        )
+    loaded = _with_stored_layers(loaded)
     # Before any thread starts: threads inherit the affinity of the thread that creates them.
     apply_cpu_affinity(settings.cpu_affinity)
     lower_agent_priority(settings.nice)
@@ -142,34 +199,23 @@ def show_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(snapshot, indent=2))
         return Exit.OK
-    agent = snapshot["agent"]
-    uptime = time.time() - float(agent["started_at"])
-    print(
-        f"agent {agent['version']} vehicle {agent['vehicle_id']} pid {agent['pid']}: "
-        f"{agent['state']}{' (ready)' if agent['ready'] else ''}, up {uptime:.0f} s, "
-        f"loop lag {agent['loop_lag_ms']} ms"
-    )
-    for name, module in snapshot["modules"].items():
-        line = f"  {name:<16} {module['state']:<12} restarts={module['restarts']}"
-        if module["last_error"]:
-            line += f" last_error={module['last_error']!r}"
-        if not module["ok"] and module["reason"]:
-            line += f" degraded: {module['reason']}"
+    for line in render_health(snapshot, time.time()):
         print(line)
+    if snapshot.get("spool"):
+        print(_spool_line(snapshot["spool"]))
     return Exit.OK
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    """``edge-agent bench NAME``: run a benchmark and print its figures."""
-    from edge_agent.bench.registry import render_benchmark, run_benchmark
-
-    result = run_benchmark(args.name, args)
-    text = None if args.json else render_benchmark(args.name, result)
-    if args.json:
-        print(json.dumps(result))
-    elif text is not None:
-        print(text)
-    else:
-        json.dump(result, sys.stdout, indent=2)
-        print()
-    return Exit.OK
+def _spool_line(spool: dict[str, Any]) -> str:
+    """The spool in one line: where records are kept, how many, and why it is degraded."""
+    if "error" in spool:
+        return f"  {'spool':<16} {'unknown':<12} error={spool['error']}"
+    line = (
+        f"  {'spool':<16} {spool.get('storage', 'disk'):<12} "
+        f"records={spool.get('records', 0)} bytes={spool.get('bytes', 0)}"
+    )
+    if spool.get("memory_records"):
+        line += f" in_memory={spool['memory_records']}"
+    if spool.get("degraded"):
+        line += f" degraded: {spool.get('degraded_reason') or 'yes'}"
+    return line

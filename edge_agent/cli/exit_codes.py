@@ -1,20 +1,14 @@
-"""Distinct exit statuses of the ``edge-agent`` command, documented in the README."""
+"""How the ``edge-agent`` commands fail: :class:`UserError`, and the :class:`Exit` statuses.
+
+The statuses themselves are defined once, in :mod:`edge_agent.exit_codes` (the supervisor and
+modules use them too); they are re-exported here for the commands.
+"""
 
 from __future__ import annotations
 
-import enum
+from edge_agent.exit_codes import Exit
 
-
-class Exit(enum.IntEnum):
-    """Exit statuses: scripts and service managers can tell failures apart."""
-
-    OK = 0
-    INTERNAL_ERROR = 1
-    BAD_INPUT = 2
-    NO_AGENT = 3
-    REQUIRED_MODULE_FAILED = 4
-    BROKER_UNREACHABLE = 5
-    INTERRUPTED = 130
+__all__ = ["Exit", "UserError"]
 
 
 class UserError(Exception):

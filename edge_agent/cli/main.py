@@ -5,27 +5,35 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Sequence
 
-from edge_agent.bench.registry import BENCHMARKS
 from edge_agent.cli import commands
+from edge_agent.cli.bench import register as register_bench
 from edge_agent.cli.can_commands import register as register_can
-from edge_agent.cli.cloud import register as register_cloud
+from edge_agent.cli.config_classes import register as register_config
+from edge_agent.cli.contributed import Registrar, add_contributed_commands, groups_needed
 from edge_agent.cli.exit_codes import Exit, UserError
 from edge_agent.cli.ota import register as register_ota
 from edge_agent.version import __version__
-
-Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 # Each entry adds one group of sub-commands (e.g. ``dbc``, ``replay``, ``ota``) to the parser.
 COMMAND_GROUPS: list[Registrar] = []
 COMMAND_GROUPS.append(register_ota)
 COMMAND_GROUPS.append(register_can)
-COMMAND_GROUPS.append(register_cloud)
+COMMAND_GROUPS.append(register_bench)
+COMMAND_GROUPS.append(register_config)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (also used to render the README's command list)."""
+# Top-level options that take a value (the contributed-group choice skips them with it).
+_OPTIONS_WITH_VALUES = ("--log-format",)
+
+
+def build_parser(contributed: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser (also used to render the README's command list).
+
+    Every contributed command group is added unless ``contributed`` names which (see
+    ``edge_agent.cli.contributed.groups_needed``).
+    """
     parser = argparse.ArgumentParser(
         prog="edge-agent",
         description="In-vehicle edge runtime: module host, CAN, telemetry, cloud.",
@@ -56,30 +64,29 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--config", help="read the state directory from this config")
     status.set_defaults(handler=commands.show_status)
 
-    bench = sub.add_parser("bench", help="run a benchmark (prints JSON)")
-    bench.add_argument("name", choices=sorted(BENCHMARKS))
-    bench.add_argument("--json", action="store_true", help="one JSON line")
-    bench.add_argument("--messages", type=int, help="messages or frames per run")
-    bench.add_argument("--runs", type=int, help="repetitions (the median is reported)")
-    bench.add_argument("--seconds", type=float, help="duration of timed benchmarks")
-    bench.add_argument("--log", help="recorded drive (candump .log/.asc/.blf)")
-    bench.add_argument("--dbc", help="DBC file for --log")
-    bench.add_argument("--config", help="agent.toml whose settings apply")
-    bench.add_argument(
-        "--hours-per-day", type=float, help="driving hours per day for monthly figures (uplink: 2)"
-    )
-    bench.set_defaults(handler=commands.run_bench)
-
     # Command groups of other capabilities register here, one line each.
     for register in COMMAND_GROUPS:
         register(sub)
+    # Then the groups installed packages contribute (e.g. ``cloud`` from the cloud link).
+    add_contributed_commands(sub, only=contributed)
     return parser
+
+
+def _built_in_commands() -> set[str]:
+    """The command names the runtime itself registers (no contributed group loaded)."""
+    parser = build_parser(contributed=())
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()  # pragma: no cover - the parser always has sub-commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (see ``Exit``)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    needed = groups_needed(arguments, _built_in_commands(), _OPTIONS_WITH_VALUES)
+    parser = build_parser(contributed=needed)
+    args = parser.parse_args(arguments)
     try:
         return int(args.handler(args))
     except UserError as error:

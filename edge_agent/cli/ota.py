@@ -67,6 +67,36 @@ def repo_add(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def repo_add_config(args: argparse.Namespace) -> int:
+    """``ota repo add-config DIR FILE --version V``: sign a config target (privileged settings)."""
+    from edge_agent.ota.repo import Repository, RepositoryError
+
+    try:
+        info = Repository(Path(args.dir)).add_config(
+            Path(args.file), args.version, name=args.target, hardware_ids=args.hardware_id
+        )
+    except (RepositoryError, ValueError, FileNotFoundError) as error:
+        raise UserError(str(error)) from None
+    print(
+        f"added {info.path} ({info.length} bytes); run 'edge-agent ota repo publish {args.dir}', "
+        f'then send a job {{"kind": "config", "target": "{args.target}", '
+        f'"version": "{args.version}"}}'
+    )
+    return Exit.OK
+
+
+def repo_rotate(args: argparse.Namespace) -> int:
+    """``ota repo rotate DIR ROLE``: new keys for a role, announced in a new signed root."""
+    from edge_agent.ota.repo import Repository, RepositoryError
+
+    try:
+        version = Repository(Path(args.dir)).rotate(args.role)
+    except RepositoryError as error:
+        raise UserError(str(error)) from None
+    print(f"{args.role} keys rotated; root version {version} published (old keys in keys/retired/)")
+    return Exit.OK
+
+
 def repo_publish(args: argparse.Namespace) -> int:
     """``ota repo publish DIR``: new snapshot and timestamp."""
     from edge_agent.ota.repo import Repository, RepositoryError
@@ -96,8 +126,8 @@ def bundle_build(args: argparse.Namespace) -> int:
 
 def provision(args: argparse.Namespace) -> int:
     """``ota provision``: first slot, ``current`` link and trust anchor (factory step)."""
+    from edge_agent.durable import write_bytes_atomic
     from edge_agent.ota.bundle import BundleManifest, launcher_script, pack_bundle, read_manifest
-    from edge_agent.ota.durable import write_bytes_atomic
     from edge_agent.ota.errors import OtaError
     from edge_agent.ota.installers import ABInstaller
     from edge_agent.ota.layout import OtaLayout
@@ -138,31 +168,46 @@ def provision(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    """``ota status``: state machine, running slot and version, recent install log."""
+    """``ota status``: state machine, running slot and version, recent install log.
+
+    Never fails on what it reads: a state file this version does not understand is shown
+    with its ``read_warning``, an unreadable install log as ``log_warning``.
+    """
     from edge_agent.ota.layout import OtaLayout
     from edge_agent.ota.state import InstallLog, StateStore
 
     layout = OtaLayout.for_state_dir(Path(args.state_dir))
 
     active = layout.active_slot()
+    state = StateStore(layout.state_file).load()
+    log_warning = ""
+    try:
+        log = InstallLog(layout.log_file).records()[-STATUS_LOG_RECORDS:]
+    except OSError as error:
+        log, log_warning = [], f"{layout.log_file} cannot be read ({error.strerror or error})"
     report: dict[str, Any] = {
         "provisioned": active is not None,
         "active_slot": active,
         "active_version": layout.slot_version(active),
-        "state": StateStore(layout.state_file).load().to_json(),
-        "log": InstallLog(layout.log_file).records()[-STATUS_LOG_RECORDS:],
+        "state": state.to_json(),
+        "read_warning": state.read_warning,
+        "log": log,
+        "log_warning": log_warning,
     }
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, default=str))
         return Exit.OK
-    state = report["state"]
-    print(f"slot {active} ({report['active_version']}); phase {state['phase']}", end="")
-    print(f" job {state['job_id']} -> {state['version']}" if state["job_id"] else "")
-    if state["waiting"]:
-        print(f"  {state['waiting']}")
-    if state["reason"]:
-        print(f"  {state['code']}: {state['reason']}")
-    for record in report["log"][-5:]:
+    shown = report["state"]
+    print(f"slot {active} ({report['active_version']}); phase {shown['phase']}", end="")
+    print(f" job {shown['job_id']} -> {shown['version']}" if shown["job_id"] else "")
+    for warning in (state.read_warning, log_warning):
+        if warning:
+            print(f"  warning: {warning}")
+    if shown["waiting"]:
+        print(f"  {shown['waiting']}")
+    if shown["reason"]:
+        print(f"  {shown['code']}: {shown['reason']}")
+    for record in log[-5:]:
         print(
             f"  {record.get('job_id')}: {record.get('old_version')} -> "
             f"{record.get('new_version')} {record.get('result')} {record.get('reason', '')}"
@@ -170,12 +215,8 @@ def status(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def register(sub: SubParsers) -> None:  # type: ignore[valid-type]
-    """Add the ``ota`` command group."""
-    ota = sub.add_parser("ota", help="over-the-air updates: repository, bundles, status")  # type: ignore[attr-defined]
-    groups = ota.add_subparsers(dest="ota_command", required=True, metavar="OTA_COMMAND")
-
-    repo = groups.add_parser("repo", help="a TUF repository for bundles")
+def _register_repo(repo: argparse.ArgumentParser) -> None:
+    """The ``ota repo`` commands."""
     repo_commands = repo.add_subparsers(dest="repo_command", required=True, metavar="REPO_COMMAND")
     init = repo_commands.add_parser("init", help="create keys and signed root metadata")
     init.add_argument("dir")
@@ -190,9 +231,33 @@ def register(sub: SubParsers) -> None:  # type: ignore[valid-type]
     add.add_argument("--hardware-id", action="append", help="(default: from the manifest)")
     add.add_argument("--kind", choices=["ab", "rauc"], default="ab")
     add.set_defaults(handler=repo_add)
+    add_config = repo_commands.add_parser(
+        "add-config",
+        help="add a config (TOML/JSON [modules.NAME] tables) as a signed target",
+    )
+    add_config.add_argument("dir")
+    add_config.add_argument("file", help="TOML or JSON with [modules.NAME] tables only")
+    add_config.add_argument("--version", required=True, help="dotted numbers, always increasing")
+    add_config.add_argument("--target", default="agent-config", help="(default: agent-config)")
+    add_config.add_argument(
+        "--hardware-id", action="append", required=True, help="hardware it is for (repeat)"
+    )
+    add_config.set_defaults(handler=repo_add_config)
+    rotate = repo_commands.add_parser("rotate", help="replace a role's keys (new signed root)")
+    rotate.add_argument("dir")
+    rotate.add_argument("role", choices=ROLES)
+    rotate.set_defaults(handler=repo_rotate)
     publish = repo_commands.add_parser("publish", help="sign a new snapshot and timestamp")
     publish.add_argument("dir")
     publish.set_defaults(handler=repo_publish)
+
+
+def register(sub: SubParsers) -> None:  # type: ignore[valid-type]
+    """Add the ``ota`` command group."""
+    ota = sub.add_parser("ota", help="over-the-air updates: repository, bundles, status")  # type: ignore[attr-defined]
+    groups = ota.add_subparsers(dest="ota_command", required=True, metavar="OTA_COMMAND")
+
+    _register_repo(groups.add_parser("repo", help="a TUF repository for bundles and configs"))
 
     bundle = groups.add_parser("bundle", help="agent bundles")
     bundle_commands = bundle.add_subparsers(dest="bundle_command", required=True, metavar="CMD")

@@ -1,5 +1,6 @@
 """Typed configuration: one TOML file, pydantic models, environment overrides."""
 
+from edge_agent.config.desired import parse_desired
 from edge_agent.config.errors import ConfigError, ConfigIssue
 from edge_agent.config.loader import (
     LoadedConfig,
@@ -21,6 +22,7 @@ __all__ = [
     "ModuleSettings",
     "apply_env_overrides",
     "load_config",
+    "parse_desired",
     "read_toml",
     "validate_config",
 ]

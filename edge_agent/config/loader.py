@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import copy
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +16,12 @@ from edge_agent.config.model import AgentConfig, ModuleSettings
 from edge_agent.discovery import ModuleLoadError, load_module_class
 from edge_agent.module_api import Module
 from edge_agent.module_order import DependencyCycle, start_order
+from edge_agent.untrusted import UntrustedDataError, load_toml_bounded
 
 ENV_PREFIX = "EDGE_AGENT__"
+# A vehicle's config file is a few KiB; these bounds only stop a hostile or broken one.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_DEPTH = 32
 
 
 @dataclass
@@ -30,20 +34,53 @@ class ModulePlan:
     config: BaseModel
 
 
+@dataclass(frozen=True)
+class ConfigLayers:
+    """The documents a configuration is composed from, lowest first (edge_agent.config.compose).
+
+    ``local`` is the file's mapping (after environment overrides) and ``origin`` where it
+    came from; ``signed`` the signed config target in force and ``desired`` the desired
+    state in force (each ``{"version", "modules"}``), or None.
+    """
+
+    local: dict[str, Any] = field(default_factory=dict)
+    origin: str = ""
+    signed: dict[str, Any] | None = None
+    desired: dict[str, Any] | None = None
+
+    @property
+    def signed_version(self) -> Any:
+        """The version of the signed config target in force, or None."""
+        return None if self.signed is None else self.signed.get("version")
+
+    @property
+    def desired_version(self) -> Any:
+        """The version of the desired state in force, or None."""
+        return None if self.desired is None else self.desired.get("version")
+
+
 @dataclass
 class LoadedConfig:
-    """A validated configuration with every enabled module resolved and its options checked."""
+    """A validated configuration with every enabled module resolved and its options checked.
+
+    ``layers`` are the documents it was composed from (the file, the signed config target,
+    the desired state), kept so a new desired state or signed config can be laid over the
+    same local file again.
+    """
 
     agent: AgentConfig
     modules: dict[str, ModulePlan] = field(default_factory=dict)
     source: str = ""
     desired_version: Any = None
+    layers: ConfigLayers = field(default_factory=ConfigLayers)
+    # Why a stored desired state was not applied at start ("" when none was stored or it was).
+    desired_ignored: str = ""
 
 
 def _parse_env_value(raw: str) -> Any:
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+        value = load_toml_bounded(f"v = {raw}", max_depth=MAX_CONFIG_DEPTH)["v"]
+    except UntrustedDataError:
         return raw
     # Numbers, booleans and dates stay text: the schema turns "2" into 2 where it wants a
     # number, and a vehicle id or password such as 4711 must stay the string it is.
@@ -81,21 +118,19 @@ def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> lis
 def read_toml(path: Path) -> dict[str, Any]:
     """Read a TOML file; raise ConfigError with one clear line when it is missing or malformed."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError([ConfigIssue(str(path), "file not found")]) from None
     except IsADirectoryError:
         raise ConfigError([ConfigIssue(str(path), "is a directory, not a config file")]) from None
     except PermissionError:
         raise ConfigError([ConfigIssue(str(path), "permission denied")]) from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(
-            [ConfigIssue(str(path), f"not UTF-8 text (bad byte at offset {error.start})")]
-        ) from None
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError([ConfigIssue(str(path), f"TOML syntax error: {error}")]) from None
+        return load_toml_bounded(
+            raw, max_bytes=MAX_CONFIG_BYTES, max_depth=MAX_CONFIG_DEPTH, what="file"
+        )
+    except UntrustedDataError as error:
+        raise ConfigError([ConfigIssue(str(path), str(error))]) from None
 
 
 def validate_config(data: dict[str, Any], *, source: str = "") -> LoadedConfig:
@@ -108,7 +143,9 @@ def validate_config(data: dict[str, Any], *, source: str = "") -> LoadedConfig:
     except ValidationError as error:
         raise ConfigError(issues_from_validation(error)) from None
     issues: list[ConfigIssue] = []
-    loaded = LoadedConfig(agent=agent_config, source=source)
+    loaded = LoadedConfig(
+        agent=agent_config, source=source, layers=ConfigLayers(copy.deepcopy(data), source)
+    )
     for name, settings in agent_config.modules.items():
         if not settings.enabled:
             continue

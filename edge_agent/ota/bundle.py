@@ -7,6 +7,7 @@ agent and its dependencies as wheels, installed into ``venv/`` of the slot witho
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
 import sys
@@ -19,8 +20,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge_agent.ota.errors import Code, OtaError
-from edge_agent.ota.extract import MANIFEST_NAME, PAYLOAD, read_member
+from edge_agent.ota.extract import MANIFEST_MAX_BYTES, MANIFEST_NAME, PAYLOAD, read_member
+from edge_agent.ota.slot_files import SlotFile, list_payload
 from edge_agent.ota.versions import VERSION_PATTERN
+from edge_agent.untrusted import UntrustedDataError, load_json_bounded
+
+# A manifest is a flat object with a list of file entries: depth 3; room to grow.
+MANIFEST_MAX_DEPTH = 8
 
 BUNDLE_FORMAT = 1
 DEFAULT_HARDWARE_IDS = ("generic-linux",)
@@ -37,6 +43,9 @@ class BundleManifest(BaseModel):
     hardware_ids: list[str] = Field(min_length=1)
     install: Literal["files", "wheelhouse"] = "files"
     created: float = Field(default_factory=time.time)
+    # Every payload file (path, size, sha256), signed with the bundle; checked in the slot
+    # after install and by the launch guard before a trial start. Empty in older bundles.
+    files: list[SlotFile] = Field(default_factory=list)
 
 
 def read_manifest(archive: Path) -> BundleManifest:
@@ -45,7 +54,13 @@ def read_manifest(archive: Path) -> BundleManifest:
     if raw is None:
         raise OtaError(Code.BAD_BUNDLE, f"bundle has no {MANIFEST_NAME}")
     try:
-        return BundleManifest.model_validate_json(raw)
+        document = load_json_bounded(
+            raw, max_bytes=MANIFEST_MAX_BYTES, max_depth=MANIFEST_MAX_DEPTH, what=MANIFEST_NAME
+        )
+    except UntrustedDataError as error:
+        raise OtaError(Code.BAD_BUNDLE, f"{MANIFEST_NAME}: {error}") from None
+    try:
+        return BundleManifest.model_validate(document)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "manifest"
@@ -77,18 +92,22 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
 
 
 def pack_bundle(payload_dir: Path, manifest: BundleManifest, out: Path) -> Path:
-    """Write ``payload_dir`` and ``manifest`` as a gzip tar bundle at ``out``."""
+    """Write ``payload_dir`` and ``manifest`` (plus the payload's file list) as a gzip tar."""
+    try:
+        files = list_payload(payload_dir)
+    except ValueError as error:
+        raise OtaError(Code.BAD_BUNDLE, str(error)) from None
+    signed = manifest.model_copy(update={"files": files})
     out.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(out, "w:gz") as tar:
-        _add_bytes(tar, MANIFEST_NAME, manifest.model_dump_json(indent=2).encode(), 0o644)
-        for path in sorted(payload_dir.rglob("*")):
-            relative = path.relative_to(payload_dir).as_posix()
-            if path.is_symlink():
-                raise OtaError(Code.BAD_BUNDLE, f"payload contains a symbolic link: {relative}")
-            if path.is_dir():
-                continue
+        _add_bytes(tar, MANIFEST_NAME, signed.model_dump_json(indent=2).encode(), 0o644)
+        for entry in files:
+            path = payload_dir / entry.path
+            data = path.read_bytes()
+            if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
+                raise OtaError(Code.BAD_BUNDLE, f"payload file {entry.path} changed while packing")
             mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
-            _add_bytes(tar, f"{PAYLOAD}/{relative}", path.read_bytes(), mode)
+            _add_bytes(tar, f"{PAYLOAD}/{entry.path}", data, mode)
     return out
 
 

@@ -120,23 +120,42 @@ class TufClient:
         """Whether a trust anchor (root metadata) is installed."""
         return (self.tuf_dir / ROOT_FILE).exists()
 
-    def resolve(self, name: str, version: str) -> ResolvedTarget:
-        """Refresh metadata and return the signed target for ``name`` at ``version``."""
+    def resolve(self, name: str, version: str, *, path: str | None = None) -> ResolvedTarget:
+        """Refresh metadata and return the signed target for ``name`` at ``version``.
+
+        ``path`` names the target when it is not a bundle (a config target, say).
+        """
+        return self.resolve_path(path or target_path(name, version))
+
+    def updater(self) -> Updater:
+        """A python-tuf updater over the trusted metadata, fetching with stall timeouts."""
+        return Updater(
+            metadata_dir=str(self.tuf_dir),
+            metadata_base_url=self.metadata_url,
+            target_base_url=self.targets_url,
+            fetcher=StallBoundFetcher(self.stall_timeout_s),
+            config=UpdaterConfig(max_root_rotations=32),
+        )
+
+    def refresh(self, updater: Updater | None = None) -> Updater:
+        """Update the top-level metadata (TUF client workflow); OtaError saying why not."""
         if not self.trusted():
             raise OtaError(
                 Code.NOT_PROVISIONED,
                 f"no trusted root metadata in {self.tuf_dir}; run 'edge-agent ota provision'",
             )
-        path = target_path(name, version)
+        updater = updater or self.updater()
         try:
-            updater = Updater(
-                metadata_dir=str(self.tuf_dir),
-                metadata_base_url=self.metadata_url,
-                target_base_url=self.targets_url,
-                fetcher=StallBoundFetcher(self.stall_timeout_s),
-                config=UpdaterConfig(max_root_rotations=32),
-            )
             updater.refresh()
+        except Exception as error:
+            raise classify(error) from None
+        return updater
+
+    def resolve_path(self, path: str, updater: Updater | None = None) -> ResolvedTarget:
+        """Refresh metadata (unless ``updater`` did) and return the signed target at ``path``."""
+        if updater is None:
+            updater = self.refresh()
+        try:
             info = updater.get_targetinfo(path)
         except Exception as error:
             raise classify(error) from None

@@ -10,6 +10,7 @@ class Code(enum.StrEnum):
 
     BAD_JOB = "bad-job"
     BUSY = "busy"
+    QUEUE_FULL = "queue-full"  # dropped under load before it was looked at: send it again
     NOT_PROVISIONED = "not-provisioned"
     UNSIGNED_METADATA = "unsigned-metadata"  # signatures missing, wrong key, below threshold
     METADATA_ROLLBACK = "metadata-rollback"
@@ -30,7 +31,11 @@ class Code(enum.StrEnum):
     HEALTH_GATE = "health-gate"
     BOOT_LOOP = "boot-loop"
     LAUNCH_FAILED = "launch-failed"  # the trial slot never started (edge-agent-launch-guard)
+    SLOT_DAMAGED = "slot-damaged"  # the trial slot's files differ from its signed file list
+    STATE_UNREADABLE = "state-unreadable"  # state.json damaged: started from idle
+    STATE_UNKNOWN = "state-unknown"  # state.json not understood mid-attempt: settled by slots
     INTERRUPTED = "interrupted"
+    CONFIG_REFUSED = "config-refused"  # a signed config the agent's validation refused
 
 
 class OtaError(Exception):

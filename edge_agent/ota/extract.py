@@ -18,7 +18,12 @@ from edge_agent.ota.errors import Code, OtaError
 MAX_MEMBERS = 20_000
 PAYLOAD = "payload"
 MANIFEST_NAME = "manifest.json"
-MANIFEST_MAX_BYTES = 64 * 1024
+# The manifest lists every payload file (about 130 bytes each, at most MAX_MEMBERS of them).
+MANIFEST_MAX_BYTES = 4 * 1024 * 1024
+
+
+# A slot path is STATE_DIR/ota/slots/X/ plus the member's name; keep well inside PATH_MAX.
+MAX_MEMBER_PATH = 1024
 
 
 def _unsafe(reason: str, name: str) -> OtaError:
@@ -32,6 +37,10 @@ def _check_member(member: tarfile.TarInfo) -> PurePosixPath:
     parts = PurePosixPath(name).parts
     if not parts or ".." in parts:
         raise _unsafe("path leaves the slot ('..')", name)
+    # Linux refuses paths past PATH_MAX (4096) and names past NAME_MAX (255) with an OSError
+    # half-way through extraction; refuse them here, before anything is written.
+    if len(name.encode()) > MAX_MEMBER_PATH or any(len(part.encode()) > 255 for part in parts):
+        raise _unsafe(f"path longer than {MAX_MEMBER_PATH} bytes or a name over 255", name[:80])
     if member.issym() or member.islnk():
         raise _unsafe(f"link to {member.linkname!r}", name)
     if member.ischr() or member.isblk():

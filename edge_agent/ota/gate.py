@@ -14,19 +14,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 
-@dataclass(frozen=True)
-class GateCriteria:
-    """What the gate checks. ``None`` turns a check off."""
+from edge_agent.config.classes import privileged
+from edge_agent.module_api import ModuleState
 
-    required_modules: tuple[str, ...] | None = None  # None: every module in the snapshot
-    frames_module: str | None = None
-    frames_detail: str = "frames"
-    frames_stall_s: float = 3.0  # no new frame for this long: not flowing
-    latency_module: str | None = None
-    latency_detail: str = "latency_ms.p99_ms"
-    p99_budget_ms: float = 10.0
-    stable_for_s: float = 5.0
+
+class GateCriteria(BaseModel):
+    """What the gate checks. ``None`` turns a check off.
+
+    The OTA installer's ``[modules.ota.config.gate]`` table extends this model with its own
+    limits (time-out, boot attempts), so the options are validated and documented once.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    required_modules: tuple[str, ...] | None = privileged(
+        default=None, description="Modules that must run; default: every configured module."
+    )
+    frames_module: str | None = privileged(default=None, description="e.g. can-reader")
+    frames_detail: str = privileged("frames")
+    frames_stall_s: float = privileged(
+        default=3.0, gt=0, description="No new frame this long: fail."
+    )
+    latency_module: str | None = privileged(default=None, description="e.g. fast-path")
+    latency_detail: str = privileged("latency_ms.p99_ms")
+    p99_budget_ms: float = privileged(default=10.0, gt=0)
+    stable_for_s: float = privileged(default=5.0, ge=0)
 
 
 def detail(details: dict[str, Any], dotted: str) -> float | None:
@@ -80,7 +94,7 @@ class HealthGate:
             if name == self.own_module:
                 continue
             state = modules.get(name, {}).get("state", "absent")
-            if state != "running":
+            if state != ModuleState.RUNNING:
                 found.append(f"module {name} is {state}")
         if self.criteria.frames_module is not None:
             details = modules.get(self.criteria.frames_module, {}).get("details", {})

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from edge_agent.durable import write_bytes_atomic
 from edge_agent.ota.bundle import BundleManifest, install_wheelhouse
-from edge_agent.ota.durable import fsync_dir, write_bytes_atomic
 from edge_agent.ota.errors import Code, OtaError
 from edge_agent.ota.extract import extract_payload
 from edge_agent.ota.layout import COMPLETE_MARKER, OtaLayout
+from edge_agent.ota.slot_files import CHECK_LIST, differences, sync_tree, write_check_list
 
 LAUNCHER = Path("bin") / "edge-agent"
 
@@ -69,7 +70,12 @@ class ABInstaller:
     def install(
         self, bundle: Path, to_slot: str, manifest: BundleManifest | None, max_bytes: int
     ) -> None:
-        """Wipe ``to_slot``, extract the payload safely, install wheels, mark it complete."""
+        """Wipe ``to_slot``, extract the payload safely, install wheels, mark it complete.
+
+        The slot is checked against the bundle's signed file list and flushed to disk (every
+        file and directory) before the ``.complete`` marker is written: a power cut leaves
+        either an incomplete slot (installed again) or a complete one with every byte.
+        """
         if manifest is None:
             raise OtaError(Code.BAD_BUNDLE, "an A/B bundle needs a manifest")
         slot_dir = self.layout.wipe_slot(to_slot)
@@ -79,8 +85,19 @@ class ABInstaller:
         launcher = slot_dir / LAUNCHER
         if not launcher.is_file() or not os.access(launcher, os.X_OK):
             raise OtaError(Code.BAD_BUNDLE, f"bundle has no executable payload/{LAUNCHER}")
-        fsync_dir(slot_dir)
-        write_bytes_atomic(slot_dir / COMPLETE_MARKER, manifest.version.encode())
+        marker = f"{manifest.version}\n"
+        if manifest.files:
+            damage = differences(slot_dir, manifest.files)
+            if damage:
+                raise OtaError(
+                    Code.INSTALL_FAILED,
+                    f"slot {to_slot} does not match the bundle's signed file list "
+                    f"({len(damage)} files): {damage[0]}",
+                )
+            write_check_list(slot_dir, manifest.files)
+            marker += f"files {CHECK_LIST}\n"  # the launch guard checks a slot that says so
+        sync_tree(slot_dir)
+        write_bytes_atomic(slot_dir / COMPLETE_MARKER, marker.encode())
 
     def activate(self, from_slot: str, to_slot: str) -> None:
         """Switch ``current`` to ``to_slot`` atomically."""

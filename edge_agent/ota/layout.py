@@ -2,7 +2,8 @@
 
 ::
 
-    ota/slots/a/             an installed bundle: manifest.json, bin/edge-agent, payload
+    ota/slots/a/             an installed bundle: manifest.json, bin/edge-agent, payload,
+                             .files.sha256 (its signed file list), .complete (written last)
     ota/slots/b/             the other slot
     ota/current -> slots/a   what the systemd unit runs (current/bin/edge-agent)
     ota/state.json           the persistent state machine
@@ -10,7 +11,8 @@
     ota/tuf/                 trusted TUF metadata (root.json is the trust anchor)
     ota/downloads/           partial and complete target files
     ota/launch-count         trial-slot starts, counted by systemd/edge-agent-launch-guard
-    ota/launch-failed        left by that guard when it restored the previous slot
+    ota/launch-failed        left by that guard when it restored the previous slot:
+                             {"code": "launch-failed" | "slot-damaged", "reason": ...}
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_agent.ota.durable import fsync_dir
+from edge_agent.durable import fsync_dir
+from edge_agent.ota.errors import Code
 
 SLOTS = ("a", "b")
+LAUNCH_FAILED_CODE = Code.LAUNCH_FAILED.value
 COMPLETE_MARKER = ".complete"
 MANIFEST = "manifest.json"
 # The launcher exports the slot it runs from, so the agent knows its own version.
@@ -34,6 +38,14 @@ SLOT_ENV = "EDGE_AGENT_OTA_SLOT"
 def other_slot(slot: str) -> str:
     """The slot that is not ``slot``."""
     return SLOTS[1] if slot == SLOTS[0] else SLOTS[0]
+
+
+@dataclass(frozen=True)
+class LaunchFailure:
+    """Why the launch guard restored the previous slot: a code and a one-line reason."""
+
+    code: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -72,20 +84,32 @@ class OtaLayout:
         """Left by the launch guard when it restored the previous slot: ``{"reason": ...}``."""
         return self.root / "launch-failed"
 
-    def take_launch_failure(self) -> str | None:
-        """Clear the launch guard's files (this agent did start); its reason if it rolled back."""
+    def take_launch_failure(self) -> LaunchFailure | None:
+        """Clear the launch guard's count (this agent did start); why it rolled back, if it did.
+
+        The code is ``launch-failed`` (the trial slot never got as far as the agent) or
+        ``slot-damaged`` (its files differ from its signed list); an unreadable marker still
+        means the guard restored the previous slot.
+        """
         self.launch_count.unlink(missing_ok=True)
+        default = "the launch guard restored the previous slot"
         try:
             raw = self.launch_failed.read_bytes()[:4096]
         except FileNotFoundError:
             return None
         except OSError as error:
-            return f"the launch guard restored the previous slot ({error})"
+            return LaunchFailure(LAUNCH_FAILED_CODE, f"{default} ({error})")
         try:
-            reason = json.loads(raw).get("reason")
-        except (ValueError, AttributeError):
-            reason = None
-        return str(reason) if reason else "the launch guard restored the previous slot"
+            marker = json.loads(raw)
+        except (ValueError, RecursionError):
+            marker = None
+        if not isinstance(marker, dict):
+            return LaunchFailure(LAUNCH_FAILED_CODE, default)
+        code, reason = marker.get("code"), marker.get("reason")
+        return LaunchFailure(
+            str(code) if isinstance(code, str) and code else LAUNCH_FAILED_CODE,
+            str(reason) if reason else default,
+        )
 
     def clear_launch_failure(self) -> None:
         """Remove the launch guard's marker once the rollback it started is recorded."""
@@ -146,7 +170,7 @@ class OtaLayout:
             return None
         try:
             manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
         return manifest if isinstance(manifest, dict) else None
 

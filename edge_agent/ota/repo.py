@@ -11,12 +11,15 @@ Layout of a repository directory (serve ``metadata/`` and ``targets/`` over HTTP
 
 ``add`` signs a new targets version (invisible to clients); ``publish`` signs a new snapshot
 and timestamp that make it visible, with lengths and hashes so mix-and-match is detected.
+``add_config`` signs a config target the same way: privileged settings for a fleet
+(docs/security.md), delivered by an OTA job of kind ``config``.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -34,10 +37,11 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
+from edge_agent.durable import write_bytes_atomic
 from edge_agent.ota.bundle import read_manifest
-from edge_agent.ota.durable import write_bytes_atomic
 from edge_agent.ota.errors import OtaError
 from edge_agent.ota.versions import parse_version
+from edge_agent.untrusted import UntrustedDataError, load_json_bounded, load_toml_bounded
 
 ROLES = ("root", "targets", "snapshot", "timestamp")
 DEFAULT_EXPIRY_DAYS = {"root": 365.0, "targets": 90.0, "snapshot": 7.0, "timestamp": 1.0}
@@ -53,6 +57,38 @@ class RepositoryError(Exception):
 def target_path(name: str, version: str) -> str:
     """The TUF target path of bundle ``name`` at ``version`` (what a job resolves to)."""
     return f"{name}-{version}.bundle"
+
+
+def config_target_path(name: str, version: str) -> str:
+    """The TUF target path of config ``name`` at ``version`` (what a config job resolves to)."""
+    return f"{name}-{version}.config.json"
+
+
+def config_document(source: Path, version: str) -> bytes:
+    """The signed config document for ``source`` (TOML or JSON with ``[modules.NAME]`` tables).
+
+    Only ``modules`` may be in it (``[agent]`` and ``[spool]`` stay local on each vehicle);
+    the result is canonical JSON ``{"version", "modules"}``.
+    """
+    from edge_agent.config.errors import ConfigError
+    from edge_agent.config.signed import parse_signed
+
+    try:
+        raw = source.read_bytes()
+        load = load_json_bounded if source.suffix == ".json" else load_toml_bounded
+        data: Any = load(raw, max_bytes=1024 * 1024, what="config")
+    except (OSError, UntrustedDataError) as error:
+        raise RepositoryError(f"{source}: not a readable TOML or JSON config: {error}") from None
+    if not isinstance(data, dict):
+        raise RepositoryError(f"{source}: must hold [modules.NAME] tables")
+    stated = data.pop("version", version)
+    if stated != version:
+        raise RepositoryError(f"{source}: version {stated!r} is not --version {version}")
+    try:
+        document = parse_signed({"version": version, **data})
+    except ConfigError as error:
+        raise RepositoryError(f"{source}: {error}") from None
+    return json.dumps(document, sort_keys=True, indent=1).encode()
 
 
 def _now() -> datetime:
@@ -186,8 +222,42 @@ class Repository:
             hardware_ids = hardware_ids or manifest.hardware_ids
         if not name or not hardware_ids:
             raise RepositoryError(f"a {kind} bundle needs a target name and hardware ids")
-        path = target_path(name, version)
-        info = TargetFile.from_file(path, str(bundle), HASH_ALGORITHMS)
+        return self._sign_target(
+            target_path(name, version),
+            bundle,
+            name=name,
+            version=version,
+            hardware_ids=hardware_ids,
+            kind=kind,
+        )
+
+    def add_config(
+        self, source: Path, version: str, *, name: str, hardware_ids: list[str]
+    ) -> TargetFile:
+        """Add the config in ``source`` as a signed target (``publish`` to release it)."""
+        parse_version(version)
+        if not hardware_ids:
+            raise RepositoryError("a config target needs at least one hardware id")
+        document = config_document(source, version)
+        with tempfile.TemporaryDirectory(prefix="edge-agent-config-") as scratch:
+            staged = Path(scratch) / "config.json"
+            staged.write_bytes(document)
+            path = config_target_path(name, version)
+            return self._sign_target(
+                path, staged, name=name, version=version, hardware_ids=hardware_ids, kind="config"
+            )
+
+    def _sign_target(
+        self,
+        path: str,
+        source: Path,
+        *,
+        name: str,
+        version: str,
+        hardware_ids: list[str],
+        kind: str,
+    ) -> TargetFile:
+        info = TargetFile.from_file(path, str(source), HASH_ALGORITHMS)
         info.unrecognized_fields["custom"] = {
             CUSTOM_KEY: {
                 "name": name,
@@ -197,7 +267,7 @@ class Repository:
             }
         }
         self.targets_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(bundle, self.targets_dir / f"{info.hashes['sha256']}.{path}")
+        shutil.copyfile(source, self.targets_dir / f"{info.hashes['sha256']}.{path}")
         targets = self.load("targets", Targets)
         targets.signed.targets[path] = info
         targets.signed.version += 1
@@ -205,6 +275,45 @@ class Repository:
         self.sign(targets, self.signers("targets"))
         self.write(targets)
         return info
+
+    def rotate(self, role: str) -> int:
+        """Replace every key of ``role`` with new ones; return the new root version.
+
+        A new root version lists the new keys (same threshold) and is signed by the current
+        root keys, and for a root rotation by the new ones too, so vehicles can follow the
+        chain of roots from the one they trust. The retired private keys move to
+        ``keys/retired/``. Metadata of the role is re-signed and published at once.
+        """
+        if role not in ROLES:
+            raise RepositoryError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+        root = self.load("root", Root)
+        current_root_signers = self.signers("root")
+        threshold = root.signed.roles[role].threshold
+        for keyid in list(root.signed.roles[role].keyids):
+            root.signed.revoke_key(keyid, role)
+        retired = self.keys_dir / "retired" / f"root-v{root.signed.version}"
+        retired.mkdir(parents=True, exist_ok=True)
+        for path in sorted(self.keys_dir.glob(f"{role}-*.pem")):
+            path.rename(retired / path.name)
+        for number in range(1, threshold + 1):
+            signer = CryptoSigner.generate_ed25519()
+            key_file = self.keys_dir / f"{role}-{number}.pem"
+            write_bytes_atomic(key_file, signer.private_bytes)
+            key_file.chmod(0o600)
+            root.signed.add_key(signer.public_key, role)
+        root.signed.version += 1
+        root.signed.expires = self.expires("root")
+        signers = current_root_signers + (self.signers("root") if role == "root" else [])
+        self.sign(root, signers)
+        self.write(root)
+        if role == "targets":
+            targets = self.load("targets", Targets)
+            targets.signed.version += 1
+            targets.signed.expires = self.expires("targets")
+            self.sign(targets, self.signers("targets"))
+            self.write(targets)
+        self.publish()
+        return root.signed.version
 
     def publish(
         self,

@@ -5,20 +5,32 @@ untouched; any failure after it ends in ROLLED_BACK)::
 
     IDLE -> DOWNLOADING -> DOWNLOADED -> VERIFIED -> INSTALLING -> INSTALLED
          -> SWITCHED (restart, trial boot, health gate) -> COMMITTED | ROLLED_BACK
+
+``state.json`` may have been written by another version (a newer one that was rolled back, or
+one with a later format) or damaged. Reading never fails: what this version does not
+understand becomes a default value plus a one-line ``read_warning``, and a phase it does not
+know becomes :attr:`Phase.UNKNOWN`, which the OTA module settles from the slots on start
+(:mod:`edge_agent.ota.settle`).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from edge_agent.ota.durable import append_line, read_json_lines, write_json_atomic
+from edge_agent.durable import append_line, read_json_lines, write_json_atomic
+from edge_agent.ota.errors import Code
 
 STATE_FORMAT = 1
+# state.json is a few kilobytes; anything far larger is not ours and is not read whole.
+MAX_STATE_BYTES = 1024 * 1024
+# Each value quoted in a read warning is cut to this many characters (one line stays short).
+QUOTE_CHARS = 40
 
 
 class Phase(enum.StrEnum):
@@ -34,6 +46,9 @@ class Phase(enum.StrEnum):
     COMMITTED = "committed"
     ROLLED_BACK = "rolled-back"
     FAILED = "failed"
+    # Never written by this version: what it reads when state.json names a phase it does not
+    # know (or is in a later format). The module settles it from the slots on start.
+    UNKNOWN = "unknown"
 
 
 TERMINAL_PHASES = frozenset({Phase.IDLE, Phase.COMMITTED, Phase.ROLLED_BACK, Phase.FAILED})
@@ -66,20 +81,53 @@ class OtaState:
     floor_version: str = ""
     finalised: bool = True  # log written and updater told (mark-good/-bad) for a final phase
     updated_at: float = 0.0
+    # What this version did not understand when it read state.json (one line; "" = all of
+    # it). Not saved: it describes the file as read, and a save replaces that file.
+    read_warning: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form written to ``state.json``."""
         data = asdict(self)
+        del data["read_warning"]
         data["phase"] = self.phase.value
         data["format"] = STATE_FORMAT
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> OtaState:
-        """Read the JSON form (unknown keys from newer versions are ignored)."""
-        known = {name for name in cls.__dataclass_fields__ if name != "phase"}
-        state = cls(**{k: v for k, v in data.items() if k in known})
-        state.phase = Phase(data.get("phase", Phase.IDLE.value))
+        """Read the JSON form; never fails.
+
+        Keys this version does not know are ignored (additions of newer versions). A known key
+        with a value of the wrong type keeps its default; an unknown phase, or anything not
+        understood in the middle of an attempt (a later format included), reads as
+        :attr:`Phase.UNKNOWN`. Each is named in the one-line ``read_warning``.
+        """
+        state = cls()
+        problems: list[str] = []
+        written_format = data.get("format", STATE_FORMAT)
+        if not _is_int(written_format) or written_format > STATE_FORMAT:
+            problems.append(f"format {_quote(written_format)} is newer than {STATE_FORMAT}")
+        for item in fields(cls):
+            if item.name in ("phase", "read_warning") or item.name not in data:
+                continue
+            value = _typed(data[item.name], getattr(state, item.name))
+            if value is None:
+                problems.append(f"{item.name} {_quote(data[item.name])} is not understood")
+            else:
+                setattr(state, item.name, value)
+        raw_phase = data.get("phase", Phase.IDLE.value)
+        known = {phase.value for phase in Phase} - {Phase.UNKNOWN.value}
+        if not isinstance(raw_phase, str) or raw_phase not in known:
+            problems.insert(0, f"phase {_quote(raw_phase)} is not known to this version")
+            state.phase = Phase.UNKNOWN
+        else:
+            state.phase = Phase(raw_phase)
+            if problems and (state.in_progress or not state.finalised):
+                # Half understood in the middle of an attempt: nothing read can be relied on
+                # to finish it; the module settles it from the slots instead.
+                state.phase = Phase.UNKNOWN
+        if problems:
+            state.read_warning = "state.json not fully understood: " + "; ".join(problems)
         return state
 
     @property
@@ -95,15 +143,32 @@ class StateStore:
         self.path = path
 
     def load(self) -> OtaState:
-        """The saved state, or a fresh IDLE state when there is none (or it is unreadable)."""
+        """The saved state; a fresh IDLE state when there is none. Never raises.
+
+        An unreadable file (damaged, truncated, not JSON, too large) reads as IDLE with the
+        code ``state-unreadable`` and the reason: it is only written atomically, so this is
+        damage from outside and nothing in it can be trusted to finish an attempt with.
+        """
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            with self.path.open("rb") as handle:
+                raw = handle.read(MAX_STATE_BYTES + 1)
         except FileNotFoundError:
             return OtaState()
-        except (OSError, ValueError):
-            # Only written atomically, so this is damage from outside: start clean but say so.
-            return OtaState(code="state-unreadable", reason=f"{self.path} was unreadable")
-        return OtaState.from_json(data) if isinstance(data, dict) else OtaState()
+        except OSError as error:
+            return self._unreadable(f"cannot be read ({error.strerror or error})")
+        if len(raw) > MAX_STATE_BYTES:
+            return self._unreadable(f"is larger than {MAX_STATE_BYTES} bytes")
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            return self._unreadable(f"is not valid JSON ({len(raw)} bytes; damaged or truncated)")
+        if not isinstance(data, dict):
+            return self._unreadable(f"holds a JSON {type(data).__name__}, not an object")
+        return OtaState.from_json(data)
+
+    def _unreadable(self, why: str) -> OtaState:
+        reason = f"{self.path} {why}; starting from idle"
+        return OtaState(code=Code.STATE_UNREADABLE.value, reason=reason, read_warning=reason)
 
     def save(self, state: OtaState) -> None:
         """Write ``state`` atomically and durably."""
@@ -112,10 +177,33 @@ class StateStore:
 
 
 class InstallLog:
-    """Append-only JSON lines, one per attempt outcome; fsynced; a torn last line is ignored."""
+    """Append-only JSON lines, one per attempt outcome; a torn last line is ignored.
 
-    def __init__(self, path: Path) -> None:
+    Outcomes are fsynced; refusals (``durable=False``) are not, they only say what was turned
+    away. Bounded: once the file reaches ``max_bytes`` it is renamed ``install.log.1`` (older
+    ones shift up) and ``keep`` rotated files are kept.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int = 1024 * 1024, keep: int = 3) -> None:
         self.path = path
+        self.max_bytes = max_bytes
+        self.keep = keep
+
+    def rotated(self, number: int) -> Path:
+        """The ``number``-th rotated file (1 is the newest)."""
+        return self.path.with_name(f"{self.path.name}.{number}")
+
+    def _rotate_if_full(self) -> None:
+        try:
+            if self.path.stat().st_size < self.max_bytes:
+                return
+        except FileNotFoundError:
+            return
+        self.rotated(self.keep).unlink(missing_ok=True)
+        for number in range(self.keep - 1, 0, -1):
+            if self.rotated(number).exists():
+                os.replace(self.rotated(number), self.rotated(number + 1))
+        os.replace(self.path, self.rotated(1))
 
     def append(
         self,
@@ -126,8 +214,10 @@ class InstallLog:
         result: str,
         code: str = "",
         reason: str = "",
+        durable: bool = True,
+        **extra: Any,
     ) -> dict[str, Any]:
-        """Record one outcome durably and return the record."""
+        """Record one outcome (fsynced if ``durable``) and return the record."""
         record = {
             "time": time.time(),
             "job_id": job_id,
@@ -136,14 +226,39 @@ class InstallLog:
             "result": result,
             "code": code,
             "reason": reason,
+            **extra,
         }
-        append_line(self.path, json.dumps(record, sort_keys=True))
+        self._rotate_if_full()
+        append_line(self.path, json.dumps(record, sort_keys=True), fsync=durable)
         return record
 
     def records(self) -> list[dict[str, Any]]:
-        """Every complete record, oldest first."""
-        return read_json_lines(self.path)
+        """Every complete record still kept (rotated files too), oldest first."""
+        records: list[dict[str, Any]] = []
+        for number in range(self.keep, 0, -1):
+            records += read_json_lines(self.rotated(number))
+        return records + read_json_lines(self.path)
 
     def has(self, job_id: str, result: str) -> bool:
         """Whether the outcome ``result`` of ``job_id`` is already recorded."""
         return any(r.get("job_id") == job_id and r.get("result") == result for r in self.records())
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _typed(value: Any, default: Any) -> Any:
+    """``value`` if it has the type of ``default`` (ints accepted for floats), else None."""
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else None
+    if isinstance(default, int):
+        return value if _is_int(value) and value >= 0 else None
+    if isinstance(default, float):
+        return float(value) if _is_int(value) or isinstance(value, float) else None
+    return value if isinstance(value, type(default)) else None
+
+
+def _quote(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 3] + "..."

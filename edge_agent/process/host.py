@@ -20,12 +20,13 @@ from typing import Any
 from edge_agent.bus import Bus, Message, OverflowPolicy, Priority, Subscription
 from edge_agent.clock import SystemClock
 from edge_agent.discovery import import_module_class
-from edge_agent.logs import configure_logging
-from edge_agent.module_api import ModuleContext
+from edge_agent.logs import bind_log_fields, configure_logging, get_logger
+from edge_agent.module_api import Module, ModuleContext
 from edge_agent.process.affinity import apply_cpu_affinity
 from edge_agent.process.proxy import ALIVE_INTERVAL_S
 from edge_agent.process.wire import encode_frame, read_frame
 
+_log = get_logger("edge_agent.process.host")
 AGENT_SENDER = "agent"
 UPSTREAM_QUEUE = 10_000
 PR_SET_PDEATHSIG = 1
@@ -45,6 +46,7 @@ class _Host:
         self.stop = asyncio.Event()
         self.failure: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.outbox: Subscription | None = None
+        self.module: Module[Any] | None = None
 
     async def send(self, kind: str, **fields: Any) -> None:
         self.writer.write(encode_frame(kind, **fields))
@@ -63,6 +65,20 @@ class _Host:
                     priority=Priority(frame.get("priority", Priority.BULK)),
                     sender=AGENT_SENDER,
                 )
+            elif frame["t"] == "reconfigure":
+                await self.send("reconfigured", applied=await self.reconfigure(frame["config"]))
+
+    async def reconfigure(self, options: Any) -> bool:
+        """Validate ``options`` with the module's model and offer them to it in place."""
+        module = self.module
+        if module is None:
+            return False
+        try:
+            config = type(module).config_model.model_validate(options)
+            return await module.reconfigure(config) is True
+        except Exception as error:  # a module that cannot take it asks for a restart instead
+            _log.warning("reconfigure failed", error=f"{type(error).__name__}: {error}")
+            return False
 
     async def upstream(self, bus: Bus) -> None:
         # Bounded: if the agent stops reading, the oldest go first, counted in health.
@@ -116,6 +132,7 @@ async def _serve(fd: int) -> int:
         return 2
     host = _Host(reader, writer)
     configure_logging(init["log_level"], init["log_format"])
+    bind_log_fields(module=init["name"])  # as the supervisor does for in-process modules
     apply_cpu_affinity(init.get("cpu_affinity"))
     bus = Bus()
     context = ModuleContext(
@@ -132,6 +149,7 @@ async def _serve(fd: int) -> int:
     except Exception as error:
         await host.send("failed", reason=f"could not load the module: {error}")
         return 1
+    host.module = module
     try:
         await module.setup()
         await module.start()

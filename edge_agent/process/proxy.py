@@ -24,6 +24,8 @@ from edge_agent.process.wire import encode_frame, read_frame
 ALIVE_INTERVAL_S = 0.25
 LIVENESS_TIMEOUT_S = 2.0
 BRIDGE_QUEUE = 1000
+# How long the child may take to apply new options in place before we count it as declined.
+RECONFIGURE_TIMEOUT_S = 5.0
 
 
 class ChildProcessFailed(RuntimeError):
@@ -34,8 +36,10 @@ class ProcessModuleProxy(Module[BaseModel]):
     """Runs ``target`` in ``python -m edge_agent.process.host`` and mirrors its lifecycle.
 
     ``start`` returns when the child's module is ready; ``run`` relays the child's publishes
-    to the bus and fails when the child fails or exits; ``stop`` asks the child to stop and
-    kills it when it does not within its grace period.
+    to the bus and fails when the child fails or exits; ``reconfigure`` hands new options to
+    the child's module, which applies them in place or declines (the process keeps running
+    either way); ``stop`` asks the child to stop and kills it when it does not within its
+    grace period.
     """
 
     name = "process-proxy"
@@ -62,6 +66,7 @@ class ProcessModuleProxy(Module[BaseModel]):
         self._writer: asyncio.StreamWriter | None = None
         self._last_alive = 0.0
         self._write_lock = asyncio.Lock()
+        self._reconfigured: asyncio.Future[bool] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -154,6 +159,9 @@ class ProcessModuleProxy(Module[BaseModel]):
                 priority=Priority(frame.get("priority", Priority.BULK)),
                 sender=self.context.name,
             )
+        elif kind == "reconfigured":
+            if self._reconfigured is not None and not self._reconfigured.done():
+                self._reconfigured.set_result(frame.get("applied") is True)
         elif kind == "health":
             self._last_alive = time.monotonic()
             health = self.context.health
@@ -174,6 +182,25 @@ class ProcessModuleProxy(Module[BaseModel]):
             if frame["t"] == "failed":
                 raise ChildProcessFailed(str(frame.get("reason", "unknown")))
             self._handle(frame)
+
+    async def reconfigure(self, config: BaseModel) -> bool:
+        """Offer ``config`` to the child's module; True once it applied it in place."""
+        process = self._process
+        if process is None or process.returncode is not None or self._writer is None:
+            return False
+        reply: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._reconfigured = reply
+        try:
+            await self._send("reconfigure", config=config.model_dump(mode="json"))
+            async with asyncio.timeout(RECONFIGURE_TIMEOUT_S):
+                applied = await reply
+        except (TimeoutError, OSError, ConnectionError):
+            applied = False
+        finally:
+            self._reconfigured = None
+        if applied:
+            self.config = config
+        return applied
 
     async def _exit_text(self) -> str:
         if self._process is None:

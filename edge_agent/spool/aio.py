@@ -4,12 +4,17 @@ Requests pass through a bounded queue (callers wait for a slot when it is full, 
 stays bounded and producers feel backpressure). Appends that wait in the queue together are
 committed as one transaction with one fsync (group commit); each caller is answered only
 after that commit.
+
+The worker serves a :class:`~edge_agent.spool.resilient.ResilientSpool`: opening never
+fails for the state of the disk (only for another process holding the file), and the
+worker wakes on its own to do the repairs that are due.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import queue
 import threading
 import time
@@ -18,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edge_agent.spool.eviction import Degrade
+from edge_agent.spool.age import AgeClock
+from edge_agent.spool.eviction import DegradeHook
 from edge_agent.spool.model import (
     AppendRequest,
     AppendResult,
@@ -28,6 +34,7 @@ from edge_agent.spool.model import (
     SpoolRecord,
     SpoolStats,
 )
+from edge_agent.spool.resilient import RETRY_INTERVAL_S, ResilientSpool
 from edge_agent.spool.store import Spool
 
 T = TypeVar("T")
@@ -37,17 +44,20 @@ T = TypeVar("T")
 class _Request:
     future: asyncio.Future[Any]
     append: AppendRequest | None = None
-    call: Callable[[Spool], Any] | None = None
+    call: Callable[[ResilientSpool], Any] | None = None
 
 
 _STOP = object()
+_ALLOW_REPAIRS = object()
 
 
 class AsyncSpool:
-    """A :class:`Spool` served by one worker thread, with an awaitable API.
+    """A :class:`ResilientSpool` served by one worker thread, with an awaitable API.
 
     Open it with ``await AsyncSpool.open(path, policy)``; ``close`` finishes the queued
-    requests, closes the file and ends the thread.
+    requests, closes the file and ends the thread. With ``hold_repairs``, a spool that
+    opened in memory (or needs a salvage) waits for :meth:`allow_repairs` before it tries
+    the disk again: the agent calls it once it is ready, so no repair delays its start.
     """
 
     def __init__(
@@ -57,13 +67,44 @@ class AsyncSpool:
         *,
         now: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        degrade: Degrade | None = None,
+        degrade: DegradeHook | None = None,
+        age_clock: AgeClock | None = None,
+        hold_repairs: bool = False,
+        retry_interval: float = RETRY_INTERVAL_S,
         queue_size: int = 256,
         max_group: int = 256,
     ) -> None:
         self.path = Path(path)
-        self._make_spool: Callable[[], Spool] = lambda: Spool(
-            self.path, policy, now=now, monotonic=monotonic, degrade=degrade
+        policy = policy or SpoolPolicy()
+        in_memory = dataclasses.replace(
+            policy, max_bytes=policy.memory_bytes, reserve_bytes=0, max_damaged_copies=0
+        )
+        self._make_spool: Callable[[], ResilientSpool] = lambda: ResilientSpool(
+            self.path,
+            policy,
+            lambda salvage_on_open: Spool(
+                self.path,
+                policy,
+                now=now,
+                monotonic=monotonic,
+                degrade=degrade,
+                age_clock=age_clock,
+                salvage_on_open=salvage_on_open,
+            ),
+            lambda first_id: Spool(
+                self.path,
+                in_memory,
+                now=now,
+                monotonic=monotonic,
+                degrade=degrade,
+                age_clock=age_clock,
+                in_memory=True,
+                first_id=first_id,
+            ),
+            now=now,
+            monotonic=monotonic,
+            retry_interval=retry_interval,
+            repairs_allowed=not hold_repairs,
         )
         self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
         self._slots = asyncio.Semaphore(queue_size)
@@ -77,13 +118,13 @@ class AsyncSpool:
     async def open(
         cls, path: Path | str, policy: SpoolPolicy | None = None, **options: Any
     ) -> AsyncSpool:
-        """Create the worker thread, open (and if need be salvage) the spool on it."""
+        """Create the worker thread and open the spool on it (in memory if the disk fails)."""
         spool = cls(path, policy, **options)
         await spool.start()
         return spool
 
     async def start(self) -> None:
-        """Start the worker thread; returns once the spool file is open."""
+        """Start the worker thread; returns once the spool is open (on disk or in memory)."""
         self._loop = asyncio.get_running_loop()
         opened: asyncio.Future[None] = self._loop.create_future()
         self._stopped = self._loop.create_future()
@@ -128,11 +169,15 @@ class AsyncSpool:
         carry: _Request | object | None = None
         try:
             while True:
-                request = carry if carry is not None else self._queue.get()
+                request = carry if carry is not None else self._next_request(spool)
                 carry = None
                 if request is _STOP:
                     break
-                assert isinstance(request, _Request)
+                if request is _ALLOW_REPAIRS:
+                    spool.allow_repairs()
+                spool.maintain()
+                if not isinstance(request, _Request):
+                    continue  # woken up for maintenance only
                 if request.append is None:
                     self._run_call(spool, request)
                     continue
@@ -152,6 +197,13 @@ class AsyncSpool:
             assert self._stopped is not None
             self._deliver(self._stopped, None, None)
 
+    def _next_request(self, spool: ResilientSpool) -> _Request | object | None:
+        """The next request, or None when a repair falls due first."""
+        try:
+            return self._queue.get(timeout=spool.wake_in())
+        except queue.Empty:
+            return None
+
     def _deliver_open(self, opened: asyncio.Future[None], error: BaseException | None) -> None:
         assert self._loop is not None
 
@@ -165,7 +217,7 @@ class AsyncSpool:
 
         self._loop.call_soon_threadsafe(settle)
 
-    def _run_call(self, spool: Spool, request: _Request) -> None:
+    def _run_call(self, spool: ResilientSpool, request: _Request) -> None:
         assert request.call is not None
         try:
             result = request.call(spool)
@@ -174,7 +226,7 @@ class AsyncSpool:
         else:
             self._deliver(request.future, result, None)
 
-    def _run_group(self, spool: Spool, group: list[_Request]) -> None:
+    def _run_group(self, spool: ResilientSpool, group: list[_Request]) -> None:
         try:
             results = spool.append_many([r.append for r in group if r.append is not None])
         except Exception as error:
@@ -197,7 +249,7 @@ class AsyncSpool:
         assert self._loop is not None
         return self._loop.create_future()
 
-    async def _call(self, call: Callable[[Spool], T]) -> T:
+    async def _call(self, call: Callable[[ResilientSpool], T]) -> T:
         result: T = await self._submit(_Request(self._future(), call=call))
         return result
 
@@ -251,8 +303,13 @@ class AsyncSpool:
         await self._call(lambda spool: spool.expire())
 
     async def stats(self) -> SpoolStats:
-        """See ``Spool.stats``."""
+        """See ``ResilientSpool.stats``."""
         return await self._call(lambda spool: spool.stats())
+
+    def allow_repairs(self) -> None:
+        """Let a spool opened with ``hold_repairs`` reopen, salvage and move to disk now."""
+        if not self._closing and self._thread is not None:
+            self._queue.put(_ALLOW_REPAIRS)
 
     async def close(self) -> None:
         """Finish queued requests, close the file, end the thread; safe to call twice."""

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from edge_agent.spool.model import SpoolLocked
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this agent opens; older ones are brought up to date by ``connect``.
+KNOWN_VERSIONS = (0, 1, SCHEMA_VERSION)
 RECORD_COLUMNS = "id, stream, priority, message_id, created, decimation, size, crc, payload"
 # A constant, no outside input: hence the S608 waiver.
 _SELECT = f"SELECT {RECORD_COLUMNS} FROM records"  # noqa: S608
@@ -17,6 +19,9 @@ SELECT_RECORDS_AFTER = _SELECT + " WHERE id > ? ORDER BY id LIMIT ?"
 SELECT_PRIORITY_AFTER = _SELECT + " WHERE priority = ? AND id > ? ORDER BY id LIMIT ?"
 _PLACEHOLDERS = ", ".join("?" * len(RECORD_COLUMNS.split(",")))
 INSERT_RECORD = f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({_PLACEHOLDERS})"  # noqa: S608
+# When and in which boot a record was written (edge_agent/spool/age.py); NULL: unknown.
+AGE_COLUMNS = "boot_id, since_boot, wall_trusted"
+_AGE_DEFINITIONS = "boot_id TEXT, since_boot REAL, wall_trusted INTEGER NOT NULL DEFAULT 0"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -27,10 +32,13 @@ CREATE TABLE IF NOT EXISTS records (
     decimation INTEGER NOT NULL DEFAULT 0,
     size INTEGER NOT NULL,
     crc INTEGER NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    boot_id TEXT,
+    since_boot REAL,
+    wall_trusted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS records_by_priority ON records (priority, id);
-CREATE INDEX IF NOT EXISTS records_by_age ON records (priority, created);
+CREATE INDEX IF NOT EXISTS records_by_boot_age ON records (priority, boot_id, since_boot);
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER,
     stream TEXT,
@@ -54,9 +62,15 @@ def record_crc(stream: str, priority: int, message_id: bytes, payload: bytes) ->
     return zlib.crc32(payload, zlib.crc32(message_id, crc))
 
 
-def connect(path: Path, autocheckpoint_pages: int) -> sqlite3.Connection:
-    """Open ``path`` for this process alone (exclusive lock), WAL, fsync on every commit."""
-    connection = sqlite3.connect(path, isolation_level=None, timeout=0.0)
+def connect(path: Path | None, autocheckpoint_pages: int) -> sqlite3.Connection:
+    """Open ``path`` for this process alone (exclusive lock), WAL, fsync on every commit.
+
+    ``None`` opens a database in memory (the spool's fallback while the disk cannot be
+    used). A file of schema version 1 is brought up to version 2 in the same transaction.
+    """
+    connection = sqlite3.connect(
+        ":memory:" if path is None else path, isolation_level=None, timeout=0.0
+    )
     try:
         connection.execute("PRAGMA locking_mode=EXCLUSIVE")
         connection.execute("PRAGMA journal_mode=WAL")
@@ -66,10 +80,17 @@ def connect(path: Path, autocheckpoint_pages: int) -> sqlite3.Connection:
         # disk does not stop the next transaction from writing its frames.
         connection.execute(f"PRAGMA journal_size_limit={int(autocheckpoint_pages) * 2 * 4096}")
         connection.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version == 1:
+            for definition in _AGE_DEFINITIONS.split(", "):
+                connection.execute(f"ALTER TABLE records ADD COLUMN {definition}")
+            # Ages are no longer read off the wall clock: its index gives way to the boot one.
+            connection.execute("DROP INDEX IF EXISTS records_by_age")
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 connection.execute(statement)
-        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if version != SCHEMA_VERSION:
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         connection.execute("COMMIT")
     except sqlite3.OperationalError as error:
         connection.close()
@@ -102,6 +123,6 @@ def health_problem(path: Path) -> str | None:
         return f"quick_check: {problems[0]}" + (
             f" (+{len(problems) - 1} more)" * (len(problems) > 1)
         )
-    if version not in (0, SCHEMA_VERSION):
-        return f"schema version {version}, this agent knows {SCHEMA_VERSION}"
+    if version not in KNOWN_VERSIONS:
+        return f"schema version {version}, this agent knows up to {SCHEMA_VERSION}"
     return None

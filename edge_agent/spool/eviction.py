@@ -5,9 +5,10 @@ degradation that made room for it commit (or roll back) together.
 
 Ladder (docs/spool.md, "Eviction order"): victims are taken from the least important
 priority first, and only from priorities no more important than the incoming record.
-Telemetry is downsampled oldest-first (the degrade hook halves a batch's samples; without
-a hook every other record of the oldest window goes) up to ``max_decimation`` times, then
-dropped oldest-first. Control records are dropped oldest-first. Events are never touched.
+Telemetry is downsampled oldest-first (the degrade hook shrinks a record, e.g. the telemetry
+module's transform halves a batch's samples; where the hook cannot, every other record of
+the oldest window goes) up to ``max_decimation`` times, then dropped oldest-first. Control
+records are dropped oldest-first. Events are never touched.
 """
 
 from __future__ import annotations
@@ -18,10 +19,19 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 from edge_agent.logs import get_logger
+from edge_agent.spool.age import AgeStamp
 from edge_agent.spool.database import record_crc
 from edge_agent.spool.model import PriorityStats, SpoolPolicy, SpoolPriority
 
-Degrade = Callable[[bytes], bytes | None]
+# (stream, payload) -> a smaller payload, or None when this record cannot shrink. The spool
+# knows no record format: the agent passes ``StreamRegistry.degrade`` (edge_agent.streams).
+DegradeHook = Callable[[str, bytes], bytes | None]
+# Written in an earlier boot: another boot id, no stamp (an older agent wrote it, or it was
+# salvaged), or a boot-clock reading ahead of ours (the clock restarted: a reboot).
+_OLDER_BOOT = "boot_id IS NOT ? OR since_boot IS NULL OR since_boot > ?"
+# Records of an earlier boot are looked at this often (boot-clock seconds): their queries
+# cannot use an index, and TTLs are hours or days.
+OLDER_BOOTS_EVERY_S = 60.0
 VICTIM_ORDER = (SpoolPriority.TELEMETRY_LOW, SpoolPriority.TELEMETRY_HIGH, SpoolPriority.CONTROL)
 _log = get_logger("edge_agent.spool")
 
@@ -62,7 +72,7 @@ class Evictor:
         policy: SpoolPolicy,
         ledger: Callable[[], Ledger],
         leased: Container[int],
-        degrade: Degrade | None,
+        degrade: DegradeHook | None,
     ) -> None:
         self._db = connection
         self._policy = policy
@@ -72,6 +82,9 @@ class Evictor:
         # Per priority: every record with an id up to here is fully decimated (or gone).
         self._decimated_up_to: dict[SpoolPriority, int] = dict.fromkeys(SpoolPriority, 0)
         self.degraded_recently = False
+        # Whether records of an earlier boot may be left (their age needs the slow rules).
+        self.older_boots = True
+        self._older_boots_due = float("-inf")
 
     def forget_progress(self) -> None:
         """After a rollback: rescan for decimation candidates from the start."""
@@ -164,7 +177,7 @@ class Evictor:
             ).fetchone()
             stream, message_id, payload = row
             try:
-                smaller = self._degrade_hook(payload)
+                smaller = self._degrade_hook(stream, payload)
             except Exception:  # a hook that breaks must not break appends
                 _log.exception("spool degrade hook failed", record=record_id)
                 smaller = None
@@ -222,19 +235,59 @@ class Evictor:
         ledger[priority].dropped += len(doomed)
         return freed
 
-    def expire(self, now: float) -> int:
-        """Delete unleased records older than their priority's TTL; return how many."""
+    def expire(self, now: AgeStamp) -> int:
+        """Delete unleased records older than their priority's TTL; return how many.
+
+        Ages follow edge_agent/spool/age.py: the boot clock within a boot, the wall clock
+        across boots only when it was trusted at both ends, else the time since this boot.
+        """
         ledger = self._ledger()
         expired = 0
+        older_boots = self.older_boots and now.since_boot >= self._older_boots_due
+        if older_boots:
+            self._older_boots_due = now.since_boot + OLDER_BOOTS_EVERY_S
         for priority, ttl in self._policy.ttls.items():
             rows = self._db.execute(
-                "SELECT id, size FROM records WHERE priority = ? AND created < ?",
-                (int(priority), now - ttl),
+                "SELECT id, size FROM records "
+                "WHERE priority = ? AND boot_id IS ? AND since_boot < ?",
+                (int(priority), now.boot_id, now.since_boot - ttl),
             ).fetchall()
+            if older_boots:
+                rows += self._expired_from_older_boots(priority, ttl, now)
             rows = [row for row in rows if row[0] not in self._leased]
             self._db.executemany("DELETE FROM records WHERE id = ?", [(r[0],) for r in rows])
             ledger[priority].records -= len(rows)
             ledger[priority].bytes -= sum(self.cost(row[1]) for row in rows)
             ledger[priority].expired += len(rows)
             expired += len(rows)
+        if older_boots:
+            self.check_older_boots(now)
         return expired
+
+    def check_older_boots(self, now: AgeStamp) -> None:
+        """Look whether records of an earlier boot are left (see ``_expired_from_older_boots``)."""
+        self.older_boots = bool(
+            self._db.execute(
+                f"SELECT EXISTS (SELECT 1 FROM records WHERE {_OLDER_BOOT})",  # noqa: S608
+                (now.boot_id, now.since_boot),
+            ).fetchone()[0]
+        )
+
+    def _expired_from_older_boots(
+        self, priority: SpoolPriority, ttl: float, now: AgeStamp
+    ) -> list[tuple[int, int]]:
+        older = f"({_OLDER_BOOT})"
+        rows: list[tuple[int, int]] = []
+        if now.wall_trusted:
+            rows += self._db.execute(
+                f"SELECT id, size FROM records WHERE priority = ? AND {older} "  # noqa: S608
+                "AND wall_trusted = 1 AND created < ?",
+                (int(priority), now.boot_id, now.since_boot, now.wall - ttl),
+            ).fetchall()
+        if now.since_boot >= ttl:  # even counted from this boot's start, they are too old
+            rows += self._db.execute(
+                f"SELECT id, size FROM records WHERE priority = ? AND {older} "  # noqa: S608
+                "AND NOT (wall_trusted = 1 AND ?)",
+                (int(priority), now.boot_id, now.since_boot, int(now.wall_trusted)),
+            ).fetchall()
+        return rows

@@ -43,6 +43,14 @@ class SpoolClosed(SpoolError):
     """The spool was closed."""
 
 
+class SpoolDamaged(SpoolError):
+    """The spool file fails its health check and was opened without salvaging it."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"spool {path}: damaged ({problem}); salvage it")
+        self.problem = problem
+
+
 def _frozen(mapping: Mapping[SpoolPriority, Any]) -> Mapping[SpoolPriority, Any]:
     return MappingProxyType(dict(mapping))
 
@@ -73,7 +81,10 @@ class SpoolPolicy:
     (events have none). Telemetry is downsampled at most ``max_decimation`` times (each
     halving its samples) before it is dropped; ``degrade_window`` records are degraded per
     step. ``reserve_bytes`` of disk are held in a reserve file that is given up for events
-    when the disk is full.
+    when the disk is full. While the disk cannot be opened or written, records are kept in
+    memory, up to ``memory_bytes`` (docs/spool.md, "When the disk cannot be used"). At most
+    ``max_damaged_copies`` damaged files set aside by salvage are kept; their bytes count
+    against ``max_bytes``.
     """
 
     max_bytes: int = 256 * MIB
@@ -86,10 +97,16 @@ class SpoolPolicy:
     lease_timeout: float = 300.0
     expiry_interval: float = 1.0
     wal_autocheckpoint_pages: int = 128
+    memory_bytes: int = 8 * MIB
+    max_damaged_copies: int = 2
 
     def __post_init__(self) -> None:
         if self.max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
+        if self.memory_bytes <= 0:
+            raise ValueError("memory_bytes must be positive")
+        if self.max_damaged_copies < 0:
+            raise ValueError("max_damaged_copies must be 0 or more")
         if SpoolPriority.EVENTS in self.quotas or SpoolPriority.EVENTS in self.ttls:
             raise ValueError("events have no quota and no TTL: they are never dropped")
         if any(not 0 < share <= 1 for share in self.quotas.values()):
@@ -160,12 +177,23 @@ class PriorityStats:
     refused: int = 0
 
 
+class SpoolStorage(enum.StrEnum):
+    """Where the spool keeps records now (docs/spool.md, "When the disk cannot be used")."""
+
+    DISK = "disk"
+    MEMORY = "memory"  # the disk spool could not be opened: memory only, not durable
+    DISK_AND_MEMORY = "disk+memory"  # the disk refused a write: newer records in memory
+
+
 @dataclass(slots=True)
 class SpoolStats:
     """What the spool reports in health and ``edge-agent status``.
 
-    ``degraded`` is True while the disk is full or the cap forced degradation recently;
+    ``degraded`` is True while the disk is full, records are held in memory, a salvage is
+    pending, or the cap forced degradation recently (``degraded_reason`` says which);
     ``events_over_cap_bytes`` is how far events alone push the spool past its cap.
+    ``storage`` says where records are kept; ``memory_*`` describe the in-memory queue.
+    ``damaged_files``/``damaged_bytes`` are the damaged copies kept for forensics.
     """
 
     max_bytes: int
@@ -181,6 +209,15 @@ class SpoolStats:
     salvaged_files: int
     durability: str
     by_priority: dict[str, PriorityStats]
+    storage: SpoolStorage = SpoolStorage.DISK
+    degraded_reason: str = ""
+    memory_records: int = 0
+    memory_bytes: int = 0
+    memory_max_bytes: int = 0
+    moved_to_disk: int = 0
+    salvage_pending: bool = False
+    damaged_files: int = 0
+    damaged_bytes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -6,13 +6,20 @@ go to the quarantine table; the damaged file is renamed ``<name>.damaged-<n>`` f
 
 Crash safety: the rescued copy is built in ``<name>.salvage`` and committed before the
 damaged file is moved away; ``finish_interrupted_salvage`` completes a rename that a crash
-interrupted, and a crash before that simply salvages again.
+interrupted, and a crash before that simply salvages again. A salvage that fails (a full
+disk) removes its partial copy and leaves the damaged file where it was.
+
+Damaged copies are numbered in the order they were made and bounded
+(:func:`prune_damaged_copies`): at most ``keep`` of them, the oldest removed first, and
+never more than half the spool's byte cap, against which they count.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +31,7 @@ from edge_agent.spool.database import (
     SELECT_RECORD,
     SELECT_RECORDS_AFTER,
     connect,
+    health_problem,
     record_crc,
 )
 
@@ -65,13 +73,70 @@ def finish_interrupted_salvage(path: Path) -> bool:
     return True
 
 
+def salvage_if_damaged(
+    path: Path, now: float, autocheckpoint_pages: int, keep_copies: int, max_bytes: int
+) -> SalvageReport | None:
+    """Salvage ``path`` if it fails its health check; None when it is sound (or absent).
+
+    Older damaged copies are pruned first so that, with the new one, at most
+    ``keep_copies`` remain. Raises what a salvage that cannot finish raises (a full disk:
+    ``sqlite3.OperationalError`` or ``OSError``); the damaged file then stays in place.
+    """
+    finish_interrupted_salvage(path)
+    if not path.exists():
+        return None
+    problem = health_problem(path)
+    if problem is None:
+        return None
+    prune_damaged_copies(path, max(keep_copies - 1, 0), max_bytes)
+    report = salvage(path, problem, now, autocheckpoint_pages)
+    prune_damaged_copies(path, keep_copies, max_bytes)
+    return report
+
+
 def salvage(path: Path, reason: str, now: float, autocheckpoint_pages: int) -> SalvageReport:
     """Rebuild ``path`` from its readable records; return what happened."""
     fresh = path.with_name(path.name + ".salvage")
-    for leftover in [fresh, *_sidecars(fresh)]:
+    _remove(fresh)
+    try:
+        recovered, quarantined, unreadable = _copy_readable(fresh, path, now, autocheckpoint_pages)
+    except BaseException:
+        # Nothing has been renamed yet: drop the partial copy (a full disk gets its space
+        # back) and leave the damaged file where it is, to be salvaged again later.
+        _remove(fresh)
+        raise
+    damaged = _free_name(path)
+    os.replace(path, damaged)
+    for sidecar, moved in zip(_sidecars(path), _sidecars(damaged), strict=True):
+        if sidecar.exists():
+            os.replace(sidecar, moved)
+    os.replace(fresh, path)
+    fsync_directory(path.parent)
+    return SalvageReport(reason, damaged, recovered, quarantined, unreadable)
+
+
+def _remove(database: Path) -> None:
+    for leftover in [database, *_sidecars(database)]:
         leftover.unlink(missing_ok=True)
+
+
+class _CopyFailed(Exception):
+    """Writing the rescued copy failed (e.g. a full disk): the salvage cannot go on."""
+
+
+def _copy_readable(
+    fresh: Path, path: Path, now: float, autocheckpoint_pages: int
+) -> tuple[int, int, int]:
+    """Copy what can be read of ``path`` into ``fresh``: (recovered, quarantined, unreadable)."""
     target = connect(fresh, autocheckpoint_pages)
     recovered = quarantined = unreadable = 0
+
+    def write(statement: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            target.executemany(statement, rows)
+        except sqlite3.Error as error:
+            raise _CopyFailed from error
+
     try:
         target.execute("BEGIN IMMEDIATE")
         try:
@@ -88,35 +153,80 @@ def salvage(path: Path, reason: str, now: float, autocheckpoint_pages: int) -> S
                 rows = _Rows(source)
                 for row in rows:
                     if _intact(row):
-                        target.execute(INSERT_RECORD, row)
+                        write(INSERT_RECORD, [row])
                         recovered += 1
                     else:
-                        _quarantine_row(target, row, "checksum mismatch (salvage)", now)
+                        write(_INSERT_QUARANTINED, [_quarantined(row, now)])
                         quarantined += 1
                 unreadable = rows.unreadable
-                quarantined += _copy_old_quarantine(source, target)
+                old = _old_quarantine(source)
+                write(_INSERT_QUARANTINE_ROW, old)
+                quarantined += len(old)
             except sqlite3.Error as error:  # the file is beyond reading (e.g. header gone)
                 _log.warning("spool salvage stopped early: %s", error)
             finally:
                 source.close()
         target.execute("COMMIT")
+    except _CopyFailed as failure:
+        raise failure.__cause__ or failure from None
     finally:
         target.close()
-    damaged = _free_name(path)
-    os.replace(path, damaged)
-    for sidecar, moved in zip(_sidecars(path), _sidecars(damaged), strict=True):
-        if sidecar.exists():
-            os.replace(sidecar, moved)
-    os.replace(fresh, path)
-    fsync_directory(path.parent)
-    return SalvageReport(reason, damaged, recovered, quarantined, unreadable)
+    return recovered, quarantined, unreadable
 
 
 def _free_name(path: Path) -> Path:
-    number = 1
-    while path.with_name(f"{path.name}.damaged-{number}").exists():
-        number += 1
-    return path.with_name(f"{path.name}.damaged-{number}")
+    # One past the highest number in use, so numbers tell the order copies were made in.
+    numbers = [number for number, _ in damaged_copies(path)]
+    return path.with_name(f"{path.name}.damaged-{max(numbers, default=0) + 1}")
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedCopy:
+    """A damaged spool file set aside by salvage, with its sidecar files."""
+
+    files: tuple[Path, ...]
+
+    @property
+    def size(self) -> int:
+        """Bytes on disk of the copy and its sidecars."""
+        total = 0
+        for file in self.files:
+            with contextlib.suppress(FileNotFoundError):
+                total += file.stat().st_size
+        return total
+
+
+def damaged_copies(path: Path) -> list[tuple[int, DamagedCopy]]:
+    """The damaged copies of ``path`` by number, oldest first."""
+    pattern = re.compile(re.escape(path.name) + r"\.damaged-(\d+)$")
+    found: list[tuple[int, DamagedCopy]] = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in path.parent.iterdir():
+            match = pattern.match(entry.name)
+            if match:
+                found.append((int(match.group(1)), DamagedCopy((entry, *_sidecars(entry)))))
+    return sorted(found, key=lambda item: item[0])
+
+
+def prune_damaged_copies(path: Path, keep: int, max_bytes: int) -> tuple[int, int]:
+    """Delete the oldest damaged copies of ``path`` beyond ``keep`` or half of ``max_bytes``.
+
+    Returns the copies and bytes left. A copy that cannot be deleted is counted as left.
+    """
+    copies = [copy for _, copy in damaged_copies(path)]
+    sizes = [copy.size for copy in copies]
+    while copies and (len(copies) > keep or sum(sizes) > max_bytes // 2):
+        oldest = copies[0]
+        try:
+            for file in oldest.files:
+                file.unlink(missing_ok=True)
+        except OSError as error:
+            _log.warning("could not delete damaged spool copy %s: %s", oldest.files[0], error)
+            break
+        _log.info("deleted damaged spool copy %s (%d bytes)", oldest.files[0], sizes[0])
+        copies.pop(0)
+        sizes.pop(0)
+    return len(copies), sum(sizes)
 
 
 def _intact(row: tuple[Any, ...]) -> bool:
@@ -134,27 +244,28 @@ def _intact(row: tuple[Any, ...]) -> bool:
     return bool(crc == record_crc(stream, priority, message_id, payload))
 
 
-def _quarantine_row(
-    connection: sqlite3.Connection, row: tuple[Any, ...], reason: str, now: float
-) -> None:
+_INSERT_QUARANTINED = (
+    "INSERT INTO quarantine (id, stream, priority, message_id, created, reason, "
+    "quarantined_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_QUARANTINE_ROW = "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _quarantined(row: tuple[Any, ...], now: float) -> tuple[Any, ...]:
     record_id, stream, priority, message_id, created, _decimation, _size, _crc, payload = row
-    connection.execute(
-        "INSERT INTO quarantine (id, stream, priority, message_id, created, reason, "
-        "quarantined_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (record_id, stream, priority, message_id, created, reason, now, payload),
-    )
+    reason = "checksum mismatch (salvage)"
+    return (record_id, stream, priority, message_id, created, reason, now, payload)
 
 
-def _copy_old_quarantine(source: sqlite3.Connection, target: sqlite3.Connection) -> int:
+def _old_quarantine(source: sqlite3.Connection) -> list[tuple[Any, ...]]:
     try:
-        rows = source.execute(
+        rows: list[tuple[Any, ...]] = source.execute(
             "SELECT id, stream, priority, message_id, created, reason, quarantined_at, payload "
             "FROM quarantine"
         ).fetchall()
     except sqlite3.DatabaseError:
-        return 0
-    target.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    return len(rows)
+        return []
+    return rows
 
 
 class _Rows:

@@ -1,7 +1,9 @@
 """The spool's synchronous core: durable append, ordered lease, ack, bounds, disk-full care.
 
 Not thread-safe: one thread owns a :class:`Spool` (``AsyncSpool`` gives it a dedicated
-worker thread; tests and tools may use it directly). Guarantees are in docs/spool.md.
+worker thread; tests and tools may use it directly). Guarantees are in docs/spool.md. The
+file and its books (ledger, cap, transactions) are in core.py; moving records between
+spools is in transfer.py.
 """
 
 from __future__ import annotations
@@ -9,133 +11,45 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import sqlite3
-import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 
 from edge_agent.logs import get_logger
-from edge_agent.spool.database import (
-    DURABILITY,
-    SELECT_PRIORITY_AFTER,
-    connect,
-    health_problem,
-    record_crc,
-)
-from edge_agent.spool.eviction import Degrade, Evictor, Ledger
-from edge_agent.spool.leases import Leases
+from edge_agent.spool.core import DiskFullRollback
+from edge_agent.spool.database import DURABILITY, SELECT_PRIORITY_AFTER, record_crc
 from edge_agent.spool.model import (
     AppendRequest,
     AppendResult,
-    SpoolClosed,
     SpoolDiskFull,
-    SpoolPolicy,
     SpoolPriority,
     SpoolRecord,
     SpoolStats,
+    SpoolStorage,
 )
-from edge_agent.spool.reserve import DiskGuard, DiskReserve
-from edge_agent.spool.salvage import SalvageReport, finish_interrupted_salvage, salvage
+from edge_agent.spool.transfer import SpoolTransfer
 
 DEGRADED_HOLD_S = 60.0
-_CHUNK = 500
 _log = get_logger("edge_agent.spool")
+MEMORY_DURABILITY = "in memory only: lost if the agent stops before the disk is back"
 
 
-class _DiskFull(Exception):
-    """SQLite said SQLITE_FULL; the transaction was rolled back."""
-
-
-def _is_disk_full(error: sqlite3.Error) -> bool:
-    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-
-
-class Spool:
+class Spool(SpoolTransfer):
     """A crash-safe, bounded store of records waiting for the uplink's PUBACK.
 
     ``append`` returns only after the record is committed with an fsync (that return is the
     acknowledgement to the producer). ``lease`` hands records out, most important priority
     first and in append order within a priority, without removing them; ``ack`` removes
-    them; ``release`` hands them back. ``now`` is the wall clock used for TTLs,
-    ``monotonic`` times leases; ``degrade`` shrinks a telemetry payload (e.g.
-    ``edge_agent.batch.downsample_encoded``) before whole records are thinned out.
+    them; ``release`` hands them back. ``now`` is the wall clock,
+    ``monotonic`` times leases, ``age_clock`` measures record ages for TTLs
+    (edge_agent/spool/age.py); ``degrade(stream, payload)`` shrinks a telemetry payload
+    before whole records are thinned out (the agent passes its stream registry's hook,
+    ``edge_agent.streams.StreamRegistry.degrade``: the spool itself knows no record format).
+
+    A damaged file is salvaged while opening, unless ``salvage_on_open`` is False: then
+    opening raises :class:`SpoolDamaged` and the caller salvages when it suits it.
+    ``in_memory`` keeps the records in memory instead (not durable; ``path`` only names
+    it), with record ids above ``first_id``.
     """
-
-    def __init__(
-        self,
-        path: Path | str,
-        policy: SpoolPolicy | None = None,
-        *,
-        now: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-        degrade: Degrade | None = None,
-    ) -> None:
-        self.path = Path(path)
-        self.policy = policy or SpoolPolicy()
-        self._now = now
-        self._monotonic = monotonic
-        self.salvage_reports: list[SalvageReport] = []
-        self._leases = Leases()
-        self._ledger = Ledger()
-        self._next_expiry = float("-inf")
-        self._degraded_at = float("-inf")
-        self._db = self._open()
-        self._evictor = Evictor(self._db, self.policy, lambda: self._ledger, self._leases, degrade)
-        reserve = DiskReserve(
-            self.path.with_name(self.path.name + ".reserve"), self.policy.reserve_bytes
-        )
-        reserve.ensure()
-        self._disk = DiskGuard(reserve, self.policy.record_overhead)
-
-    # -- opening ---------------------------------------------------------------------------
-
-    def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        finish_interrupted_salvage(self.path)
-        if self.path.exists():
-            problem = health_problem(self.path)
-            if problem is not None:
-                report = salvage(
-                    self.path, problem, self._now(), self.policy.wal_autocheckpoint_pages
-                )
-                self.salvage_reports.append(report)
-                self._ledger.quarantined += report.quarantined
-                _log.warning(
-                    "spool damaged: salvaged readable records, kept the damaged file aside",
-                    reason=problem,
-                    damaged_file=str(report.damaged_file),
-                    recovered=report.recovered,
-                    quarantined=report.quarantined,
-                    unreadable_ids=report.unreadable_ids,
-                )
-        connection = connect(self.path, self.policy.wal_autocheckpoint_pages)
-        for priority, records, payload_bytes in connection.execute(
-            "SELECT priority, count(*), coalesce(sum(size), 0) FROM records GROUP BY priority"
-        ):
-            figures = self._ledger[SpoolPriority(priority)]
-            figures.records = records
-            figures.bytes = payload_bytes + records * self.policy.record_overhead
-        for priority in SpoolPriority:
-            self._ledger[priority].quota_bytes = self.policy.quota_bytes(priority)
-        return connection
-
-    def close(self) -> None:
-        """Checkpoint and close the file; safe to call twice."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None  # type: ignore[assignment]
-
-    def __enter__(self) -> Spool:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise SpoolClosed(f"spool {self.path} is closed")
-        return self._db
 
     # -- appending -------------------------------------------------------------------------
 
@@ -173,7 +87,7 @@ class Spool:
         self._check_disk()
         try:
             return self._write(ready)
-        except _DiskFull:
+        except DiskFullRollback:
             if self._disk.filled_up(self._ledger.total_bytes):
                 _log.warning(
                     "spool disk full: lower priorities degrade or are refused, "
@@ -182,7 +96,7 @@ class Spool:
                 )
         try:
             return self._write(ready)  # once more, with the cap shrunk to what is held
-        except _DiskFull:
+        except DiskFullRollback:
             pass
         results = {
             index: self._refuse(request, "disk-full")
@@ -194,7 +108,7 @@ class Spool:
             self._disk.reserve.release()
             try:
                 stored = self._write([request for _, request in events])
-            except _DiskFull:
+            except DiskFullRollback:
                 raise SpoolDiskFull(
                     f"spool {self.path}: disk full even after releasing the reserve; "
                     "keep the event and retry"
@@ -207,15 +121,11 @@ class Spool:
         assert request.message_id is not None
         return AppendResult(request.message_id, None, reason)
 
-    def _cap(self) -> int:
-        if self._disk.cap is None:
-            return self.policy.max_bytes
-        return min(self.policy.max_bytes, self._disk.cap)
-
     def _write(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         def insert() -> list[AppendResult]:
             results = []
             cap = self._cap()
+            stamp = self._age.stamp(self._now())
             for request in requests:
                 assert request.message_id is not None
                 reason = self._evictor.make_room(request.priority, len(request.payload), cap)
@@ -223,54 +133,25 @@ class Spool:
                     results.append(self._refuse(request, reason))
                     continue
                 priority = int(request.priority)
-                cursor = self._db.execute(
-                    "INSERT INTO records (stream, priority, message_id, created, decimation, "
-                    "size, crc, payload) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
-                    (
-                        request.stream,
-                        priority,
-                        request.message_id,
-                        self._now(),
-                        len(request.payload),
-                        record_crc(request.stream, priority, request.message_id, request.payload),
-                        request.payload,
-                    ),
+                row = (
+                    request.stream,
+                    priority,
+                    request.message_id,
+                    stamp.wall,
+                    0,
+                    len(request.payload),
+                    record_crc(request.stream, priority, request.message_id, request.payload),
+                    request.payload,
+                    stamp.boot_id,
+                    stamp.since_boot,
+                    int(stamp.wall_trusted),
                 )
-                figures = self._ledger[request.priority]
-                figures.records += 1
-                figures.bytes += self._evictor.cost(len(request.payload))
-                figures.appended += 1
-                results.append(AppendResult(request.message_id, cursor.lastrowid))
+                record_id = self._insert(request.priority, row)
+                self._ledger[request.priority].appended += 1
+                results.append(AppendResult(request.message_id, record_id))
             return results
 
         return self._transaction(insert)
-
-    def _transaction(self, work: Callable[[], list[AppendResult]]) -> list[AppendResult]:
-        """Run ``work`` and the due expiry in one committed transaction, or undo all of it."""
-        before = self._ledger.snapshot()
-        self._evictor.degraded_recently = False
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            if self._now() >= self._next_expiry:
-                self._evictor.expire(self._now())
-                self._next_expiry = self._now() + self.policy.expiry_interval
-            results = work()
-            self._db.execute("COMMIT")
-        except BaseException as error:  # whatever broke, the transaction must not stay open
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            self._ledger = before
-            self._evictor.forget_progress()
-            if isinstance(error, sqlite3.Error) and _is_disk_full(error):
-                raise _DiskFull from error
-            raise
-        if self._evictor.degraded_recently:
-            self._degraded_at = self._monotonic()
-        return results
-
-    def _check_disk(self) -> None:
-        if self._disk.check():
-            _log.info("spool disk space back", path=str(self.path))
 
     # -- handing out -----------------------------------------------------------------------
 
@@ -348,36 +229,23 @@ class Spool:
         Unknown ids (already acked) are ignored. On a full disk the reserve is given up to
         let the deletion through, since it frees space.
         """
-        db = self._connection()
+        self._connection()
         wanted = list(dict.fromkeys(record_ids))
         if not wanted:
             return 0
 
         def delete() -> list[AppendResult]:
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                # Only "?" placeholders are interpolated (S608 waived).
-                rows = db.execute(
-                    f"SELECT id, priority, size FROM records WHERE id IN ({marks})",  # noqa: S608
-                    chunk,
-                ).fetchall()
-                db.execute(f"DELETE FROM records WHERE id IN ({marks})", chunk)  # noqa: S608
-                for _, priority, size in rows:
-                    figures = self._ledger[SpoolPriority(priority)]
-                    figures.records -= 1
-                    figures.bytes -= self._evictor.cost(size)
-                    figures.acked += 1
+            self._delete(wanted, acked=True)
             return []
 
         acked_before = sum(f.acked for f in self._ledger.by_priority.values())
         try:
             self._transaction(delete)
-        except _DiskFull:
+        except DiskFullRollback:
             self._disk.reserve.release()
             try:
                 self._transaction(delete)
-            except _DiskFull:
+            except DiskFullRollback:
                 raise SpoolDiskFull(f"spool {self.path}: disk full, cannot record acks") from None
         self._leases.forget(wanted)
         return sum(f.acked for f in self._ledger.by_priority.values()) - acked_before
@@ -405,10 +273,23 @@ class Spool:
         """Live figures and counters since open (see ``SpoolStats``)."""
         self._check_disk()
         file_bytes = 0
-        for suffix in ("", "-wal"):
+        for suffix in ("", "-wal") if not self.in_memory else ():
             with contextlib.suppress(FileNotFoundError):
                 file_bytes += os.stat(self.path.with_name(self.path.name + suffix)).st_size
         total = self._ledger.total_bytes
+        cap = self.policy.max_bytes - self._damaged_bytes
+        reasons = [
+            reason
+            for reason, applies in (
+                ("disk full", self._disk.full),
+                ("over the byte cap", total > cap),
+                (
+                    "degraded to fit the cap in the last minute",
+                    self._monotonic() - self._degraded_at < DEGRADED_HOLD_S,
+                ),
+            )
+            if applies
+        ]
         return SpoolStats(
             max_bytes=self.policy.max_bytes,
             bytes=total,
@@ -417,15 +298,17 @@ class Spool:
             file_bytes=file_bytes,
             disk_full=self._disk.full,
             reserve_present=self._disk.reserve.present,
-            degraded=self._disk.full
-            or total > self.policy.max_bytes
-            or self._monotonic() - self._degraded_at < DEGRADED_HOLD_S,
-            events_over_cap_bytes=max(0, total - self.policy.max_bytes),
+            degraded=bool(reasons),
+            events_over_cap_bytes=max(0, total - cap),
             quarantined=self._ledger.quarantined,
             salvaged_files=len(self.salvage_reports),
-            durability=DURABILITY,
+            durability=MEMORY_DURABILITY if self.in_memory else DURABILITY,
             by_priority={
                 priority.name.lower(): copy.copy(self._ledger[priority])
                 for priority in SpoolPriority
             },
+            storage=SpoolStorage.MEMORY if self.in_memory else SpoolStorage.DISK,
+            degraded_reason="; ".join(reasons),
+            damaged_files=self._damaged_files,
+            damaged_bytes=self._damaged_bytes,
         )

@@ -1,17 +1,13 @@
 """The supervisor: module lifecycle, restart policy, health, watchdog and shutdown."""
 
 from edge_agent.module_order import DependencyCycle, start_order
-from edge_agent.supervisor.backoff import Backoff, FailureWindow
 from edge_agent.supervisor.lifecycle import TRANSITIONS, IllegalTransition, check_transition
 from edge_agent.supervisor.runner import ModuleRunner
-from edge_agent.supervisor.supervisor import ExitCode, Supervisor
+from edge_agent.supervisor.supervisor import Supervisor
 
 __all__ = [
     "TRANSITIONS",
-    "Backoff",
     "DependencyCycle",
-    "ExitCode",
-    "FailureWindow",
     "IllegalTransition",
     "ModuleRunner",
     "Supervisor",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from edge_agent.module_api import ModuleState
+from edge_agent.transitions import IllegalTransition, require_transition
+
+__all__ = ["TERMINAL", "TRANSITIONS", "IllegalTransition", "check_transition"]
 
 S = ModuleState
 
@@ -21,11 +24,6 @@ TRANSITIONS: dict[ModuleState, frozenset[ModuleState]] = {
 TERMINAL = frozenset({S.FAILED, S.BROKEN, S.STOPPED})
 
 
-class IllegalTransition(RuntimeError):
-    """A module was asked to move between two states the lifecycle does not connect."""
-
-
 def check_transition(current: ModuleState, target: ModuleState) -> None:
     """Raise IllegalTransition unless ``current -> target`` is in :data:`TRANSITIONS`."""
-    if target not in TRANSITIONS[current]:
-        raise IllegalTransition(f"{current.value} -> {target.value} is not a lifecycle transition")
+    require_transition(TRANSITIONS, current, target, machine="lifecycle")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import inspect
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from edge_agent.backoff import Backoff, FailureWindow
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
 from edge_agent.config import ModulePlan
@@ -23,7 +25,8 @@ from edge_agent.module_api import (
     RestartPolicy,
 )
 from edge_agent.process.proxy import ProcessModuleProxy
-from edge_agent.supervisor.backoff import Backoff, FailureWindow
+from edge_agent.spool import AsyncSpool
+from edge_agent.streams import StreamRegistry
 from edge_agent.supervisor.lifecycle import TERMINAL, check_transition
 
 # After a task has been cancelled, how long we wait for it to actually end before naming it
@@ -31,8 +34,11 @@ from edge_agent.supervisor.lifecycle import TERMINAL, check_transition
 CANCEL_GRACE_S = 0.5
 
 
-class _Failure(Exception):
-    """Internal: one start or run attempt failed for the given reason."""
+class Outcome(enum.Enum):
+    """How one start-and-run attempt of a module ended."""
+
+    COMPLETED = "completed"  # stopped on request, or run() returned
+    FAILED = "failed"
 
 
 async def _wait_bounded(tasks: Sequence[asyncio.Task[Any]], grace_s: float) -> list[str]:
@@ -43,6 +49,16 @@ async def _wait_bounded(tasks: Sequence[asyncio.Task[Any]], grace_s: float) -> l
     if pending:
         await asyncio.wait(pending, timeout=grace_s)
     return [task.get_name() for task in pending if not task.done()]
+
+
+async def _until_first(*awaitables: Awaitable[Any]) -> None:
+    """Wait until one of ``awaitables`` is done; cancel the others."""
+    waiters = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 class ModuleRunner:
@@ -63,7 +79,8 @@ class ModuleRunner:
         register_liveness: Callable[[str, Callable[[], bool]], None] | None = None,
         rng: random.Random | None = None,
         child_logging: tuple[str, str] = ("info", "json"),
-        spool: Any = None,
+        spool: AsyncSpool | None = None,
+        streams: StreamRegistry | None = None,
         request_exit: Callable[[int, str], None] | None = None,
     ) -> None:
         self.plan = plan
@@ -76,6 +93,7 @@ class ModuleRunner:
         self._register_liveness = register_liveness
         self._child_logging = child_logging
         self.spool = spool
+        self.streams = streams
         self._request_exit = request_exit
         self.state = ModuleState.LOADING
         self.state_since = clock.monotonic()
@@ -144,7 +162,7 @@ class ModuleRunner:
             outcome, reason, retry_only = await self._attempt()
             if self._stop_requested.is_set():
                 break
-            if outcome == "completed":
+            if outcome is Outcome.COMPLETED:
                 if self.settings.restart is not RestartPolicy.ALWAYS:
                     self._set_state(ModuleState.STOPPED, "run() returned")
                     return
@@ -165,36 +183,38 @@ class ModuleRunner:
                         return
                 delay = self._backoff.delay(attempt)
             self._set_state(ModuleState.BACKING_OFF, f"retry in {delay:.2f} s")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._stop_requested.wait()
+            await self._back_off(delay)
         if self.state is not ModuleState.STOPPED:
             if self.state in (ModuleState.STARTING, ModuleState.RUNNING):
                 self._set_state(ModuleState.STOPPING)
             self._set_state(ModuleState.STOPPED, "shutdown")
+
+    async def _back_off(self, delay: float) -> None:
+        """Wait ``delay`` seconds on the module clock, or until a stop is requested."""
+        await _until_first(self._clock.sleep(delay), self._stop_requested.wait())
 
     async def _wait_for_dependencies(self, dependencies: Sequence[ModuleRunner]) -> str:
         for dependency in dependencies:
             while not dependency.running.is_set():
                 if dependency.terminal:
                     return f"dependency {dependency.name!r} is {dependency.state.value}"
-                waiters = [
-                    asyncio.ensure_future(dependency.running.wait()),
-                    asyncio.ensure_future(self._stop_requested.wait()),
-                    asyncio.ensure_future(dependency.settled.wait()),
-                ]
-                try:
-                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for waiter in waiters:
-                        waiter.cancel()
+                await _until_first(
+                    dependency.running.wait(),
+                    self._stop_requested.wait(),
+                    dependency.settled.wait(),
+                )
                 if self._stop_requested.is_set():
                     return ""
         return ""
 
     def _new_instance(self) -> Module[Any]:
         state_dir = self._state_root / "modules" / self.name
-        state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            # A full or read-only disk must not keep a module from starting; what the
+            # module itself writes there will fail and say so.
+            self._log.warning("cannot create the module's state directory", error=str(error))
         self.context = ModuleContext(
             name=self.name,
             bus=self._bus,
@@ -203,6 +223,7 @@ class ModuleRunner:
             vehicle_id=self._vehicle_id,
             liveness=self._register_liveness,
             spool=self.spool,
+            streams=self.streams,
             request_exit=self._request_exit,
         )
         module_class = self.plan.module_class
@@ -219,12 +240,12 @@ class ModuleRunner:
             )
         return module_class(self.plan.config, self.context)
 
-    async def _attempt(self) -> tuple[str, str, bool]:
-        """One start-and-run attempt: ("completed"|"failed", reason, retry_without_counting)."""
+    async def _attempt(self) -> tuple[Outcome, str, bool]:
+        """One start-and-run attempt: (outcome, reason, retry_without_counting)."""
         try:
             module = self._new_instance()
         except Exception as error:
-            return "failed", f"could not be created: {type(error).__name__}: {error}", False
+            return Outcome.FAILED, f"could not be created: {type(error).__name__}: {error}", False
         self.module = module
         assert self.context is not None
         task_failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -234,19 +255,19 @@ class ModuleRunner:
         try:
             try:
                 if not await self._start_unless_stopped(module):
-                    return "completed", "stopped while starting", False
+                    return Outcome.COMPLETED, "stopped while starting", False
             except TimeoutError:
                 return (
-                    "failed",
+                    Outcome.FAILED,
                     f"did not signal readiness within {self.settings.start_timeout_s:g} s",
                     False,
                 )
             except NotReady as error:
-                return "failed", f"not ready: {error}", True
+                return Outcome.FAILED, f"not ready: {error}", True
             except Exception as error:
-                return "failed", f"start failed: {type(error).__name__}: {error}", False
+                return Outcome.FAILED, f"start failed: {type(error).__name__}: {error}", False
             if task_failed.done():
-                return "failed", task_failed.result(), False
+                return Outcome.FAILED, task_failed.result(), False
             self._set_state(ModuleState.RUNNING)
             run_task = asyncio.get_running_loop().create_task(module.run(), name=f"{self.name}.run")
             stop_wait = asyncio.ensure_future(self._stop_requested.wait())
@@ -257,17 +278,17 @@ class ModuleRunner:
                 stop_wait.cancel()
             if task_failed.done():
                 await _wait_bounded([run_task], CANCEL_GRACE_S)
-                return "failed", task_failed.result(), False
+                return Outcome.FAILED, task_failed.result(), False
             if not run_task.done():  # stop requested
                 self._set_state(ModuleState.STOPPING)
                 await _wait_bounded([run_task], CANCEL_GRACE_S)
-                return "completed", "stopped", False
+                return Outcome.COMPLETED, "stopped", False
             if run_task.cancelled():
-                return "failed", "run() was cancelled", False
+                return Outcome.FAILED, "run() was cancelled", False
             run_error = run_task.exception()
             if run_error is not None:
-                return "failed", f"run failed: {type(run_error).__name__}: {run_error}", False
-            return "completed", "run() returned", False
+                return Outcome.FAILED, f"run failed: {type(run_error).__name__}: {run_error}", False
+            return Outcome.COMPLETED, "run() returned", False
         except asyncio.CancelledError:
             # The agent's shutdown limit ran out and the supervisor cancelled us: a graceful
             # stop could take the whole stop limit again, so cut the instance off instead.

@@ -1,50 +1,35 @@
-"""Requests the supervisor answers on the bus: status, desired configuration."""
+"""Requests the supervisor answers on the bus: status, desired state, signed config."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from edge_agent.agent_topics import APPLY_DESIRED_TOPIC, APPLY_SIGNED_TOPIC, STATUS_TOPIC
 from edge_agent.bus import Message
-from edge_agent.config.desired import parse_desired, store_last_good, validate_desired
-from edge_agent.config.errors import ConfigError
-from edge_agent.supervisor.reconfigure import apply_config
 
 if TYPE_CHECKING:
     from edge_agent.supervisor.supervisor import Supervisor
 
-STATUS_TOPIC = "agent/status"
-APPLY_DESIRED_TOPIC = "agent/config/apply"
-
 
 def serve_agent_requests(supervisor: Supervisor) -> None:
-    """Serve ``agent/status`` (the health snapshot) and ``agent/config/apply``.
+    """Serve ``agent/status``, ``agent/config/apply`` and ``agent/config/signed``.
 
-    ``agent/config/apply`` takes a desired state (JSON bytes or a dict
-    ``{"version", "modules"}``) and replies ``{"accepted": bool, "version", "errors": [...],
-    "report": {...}}``. A rejected desired state changes nothing.
+    ``agent/status`` replies the health snapshot. ``agent/config/apply`` takes a desired
+    state (JSON bytes or a dict ``{"version", "modules"}``, tunable settings only) and
+    ``agent/config/signed`` a signed config document the OTA module verified; both reply
+    ``{"accepted": bool, "version", "errors": [...], "report": {...}}``. A refused change
+    changes nothing (see :mod:`edge_agent.supervisor.changes`).
     """
 
     async def status(_: Message) -> dict[str, Any]:
         return supervisor.snapshot()
 
     async def apply(message: Message) -> dict[str, Any]:
-        version: Any = None
-        try:
-            document = parse_desired(message.payload)
-            version = document.get("version")
-            new = validate_desired(supervisor.config, document)
-        except ConfigError as error:
-            return {"accepted": False, "version": version, "errors": error.lines()}
-        report = await apply_config(supervisor, new)
-        supervisor.desired_version = version
-        store_last_good(supervisor.settings.state_dir, document)
-        return {
-            "accepted": True,
-            "version": version,
-            "errors": [],
-            "report": dataclasses.asdict(report),
-        }
+        return await supervisor.changes.apply_desired(message.payload)
+
+    async def apply_signed(message: Message) -> dict[str, Any]:
+        return await supervisor.changes.apply_signed(message.payload)
 
     supervisor.bus.serve(STATUS_TOPIC, status, name="agent.status")
     supervisor.bus.serve(APPLY_DESIRED_TOPIC, apply, name="agent.config.apply")
+    supervisor.bus.serve(APPLY_SIGNED_TOPIC, apply_signed, name="agent.config.signed")

@@ -11,30 +11,27 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from edge_agent.batch import downsample_encoded
+from edge_agent.agent_topics import HEALTH_TOPIC
 from edge_agent.bus import Bus, Priority
 from edge_agent.clock import Clock, SystemClock
+from edge_agent.clocktrust import WallClockTrust, current_boot_id
 from edge_agent.config import LoadedConfig, ModulePlan
-from edge_agent.health import write_health_file
-from edge_agent.logs import get_logger
+from edge_agent.exit_codes import Exit
+from edge_agent.health import AgentState, write_health_file
+from edge_agent.logs import get_logger, log_context
+from edge_agent.metrics.view import MetricsView
 from edge_agent.module_api import ModuleState
 from edge_agent.module_order import start_order
 from edge_agent.sdnotify import SystemdNotifier
-from edge_agent.spool import AsyncSpool, SpoolPolicy
+from edge_agent.spool import AgeClock, AsyncSpool, SpoolPolicy
 from edge_agent.spool.model import MIB
+from edge_agent.streams import StreamRegistry
+from edge_agent.supervisor.changes import ConfigChanges
 from edge_agent.supervisor.runner import CANCEL_GRACE_S, ModuleRunner
 from edge_agent.supervisor.services import serve_agent_requests
 from edge_agent.version import __version__
 
-HEALTH_TOPIC = "agent/health"
 LOOP_LAG_PROBE_S = 0.1
-
-
-class ExitCode:
-    """Process exit statuses of ``edge-agent run``."""
-
-    OK = 0
-    REQUIRED_MODULE_FAILED = 4
 
 
 class Supervisor:
@@ -57,15 +54,20 @@ class Supervisor:
         self.bus = bus or Bus()
         self.clock = clock or SystemClock()
         self.notifier = notifier or SystemdNotifier()
-        self.state = "starting"
+        self.state = AgentState.STARTING
         self.started_at = time.time()
         self.ready = False
         self.loop_lag_s = 0.0
         self.desired_version: Any = config.desired_version
         self._exit_status: int | None = None
         self.spool: AsyncSpool | None = None
+        # Modules register their streams' transforms here; the spool degrades through it.
+        self.streams = StreamRegistry()
         self.spool_stats: dict[str, Any] = {}
         self.stragglers: list[str] = []
+        # The last published snapshot, swapped whole: the metrics thread reads it, no lock.
+        self.metrics_view: MetricsView | None = None
+        self._metrics: Any = None  # MetricsServer, when [metrics] is configured
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()  # health file needs rewriting
         self._wake = asyncio.Event()  # the supervise loop should look again
@@ -79,6 +81,7 @@ class Supervisor:
             self.runners[name] = self.make_runner(config.modules[name])
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.changes = ConfigChanges(self)
 
     def make_runner(self, plan: ModulePlan) -> ModuleRunner:
         """A runner for ``plan`` wired to this supervisor's bus, clock and health."""
@@ -91,6 +94,7 @@ class Supervisor:
             register_liveness=self._register_liveness,
             child_logging=(self.settings.log_level, self.settings.log_format),
             spool=self.spool,
+            streams=self.streams,
             request_exit=self.request_exit,
         )
         runner.on_state_change = self._module_changed
@@ -100,8 +104,11 @@ class Supervisor:
         """Start the lifecycle task of runner ``name`` (it waits for its dependencies)."""
         runner = self.runners[name]
         dependencies = [self.runners[d] for d in runner.plan.module_class.requires]
+        # module=name rides on every line the module's tasks log, python-can's and aiomqtt's too.
         self._tasks[name] = asyncio.get_running_loop().create_task(
-            runner.lifecycle(dependencies), name=f"agent.module[{name}]"
+            runner.lifecycle(dependencies),
+            name=f"agent.module[{name}]",
+            context=log_context(module=name),
         )
 
     async def retire(self, name: str) -> None:
@@ -125,6 +132,10 @@ class Supervisor:
         self._liveness[name] = check
 
     def _module_changed(self, runner: ModuleRunner) -> None:
+        self.notify_changed()
+
+    def notify_changed(self) -> None:
+        """Rewrite the health file soon and let the supervise loop look again."""
         self._changed.set()
         self._wake.set()
 
@@ -140,6 +151,11 @@ class Supervisor:
             self._log.info("shutdown requested", reason=reason)
             self._stop.set()
             self._wake.set()
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Where the metrics endpoint listens (host, port), or None when it is not serving."""
+        return self._metrics.address if self._metrics is not None else None
 
     # -- health ------------------------------------------------------------------------------
 
@@ -167,7 +183,7 @@ class Supervisor:
                 "pid": os.getpid(),
                 "version": __version__,
                 "vehicle_id": self.settings.vehicle_id,
-                "state": self.state,
+                "state": self.state.value,
                 "ready": self.ready,
                 "started_at": self.started_at,
                 "updated_at": time.time(),
@@ -176,6 +192,8 @@ class Supervisor:
                 "stragglers": self.stragglers,
                 "config_source": self.config.source,
                 "desired_version": self.desired_version,
+                "config": self.changes.status(),
+                "desired_ignored": self.config.desired_ignored,
             },
             "modules": modules,
             "bus": [dataclasses.asdict(stats) for stats in self.bus.stats()],
@@ -204,17 +222,27 @@ class Supervisor:
             entry["dependencies_down"] = down
 
     async def _open_spool(self) -> None:
-        """Open the shared spool (before any module starts), if configured."""
+        """Open the shared spool (before any module starts), if configured.
+
+        It opens whatever the disk's state: on a disk it cannot use, in memory (docs/spool.md,
+        "When the disk cannot be used"). Its repairs (reopening, salvage) wait for READY.
+        """
         settings = self.config.agent.spool
         if not settings.enabled:
             return
         path = settings.resolved_path(self.settings.state_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
         policy = SpoolPolicy(
-            max_bytes=int(settings.max_mb * MIB), reserve_bytes=int(settings.reserve_mb * MIB)
+            max_bytes=int(settings.max_mb * MIB),
+            reserve_bytes=int(settings.reserve_mb * MIB),
+            memory_bytes=int(settings.memory_mb * MIB),
         )
-        # Telemetry is downsampled (same message id) before it is ever dropped.
-        self.spool = await AsyncSpool.open(path, policy, degrade=downsample_encoded)
+        # Record ages for TTLs: the boot clock, and the wall clock across reboots if trusted.
+        ages = AgeClock(current_boot_id(), wall_trusted=WallClockTrust().trusted)
+        # A stream whose producer registered a degrade transform (telemetry: downsampling,
+        # same message id) is shrunk before it is ever dropped; the spool sees opaque bytes.
+        self.spool = await AsyncSpool.open(
+            path, policy, degrade=self.streams.degrade, age_clock=ages, hold_repairs=True
+        )
 
     async def _write_health(self) -> None:
         if self.spool is not None:
@@ -224,6 +252,10 @@ class Supervisor:
                 self.spool_stats = {"error": repr(error)}
         try:
             snapshot = self.snapshot()
+            self.metrics_view = MetricsView(
+                snapshot,
+                {name: r.plan.module_class.health_metrics for name, r in self.runners.items()},
+            )
             await asyncio.to_thread(write_health_file, self.settings.state_dir, snapshot)
         except Exception as error:  # health reporting must never die; say why and go on
             self._log.warning("could not write the health file", error=repr(error))
@@ -312,10 +344,16 @@ class Supervisor:
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT (or a required module breaks); return the exit status."""
         installed = self._install_signal_handlers()
-        exit_code = ExitCode.OK
+        exit_code = Exit.OK
         await self._open_spool()
         for runner in self.runners.values():
             runner.spool = self.spool
+        if self.config.agent.metrics is not None:
+            from edge_agent.metrics.endpoint import start_endpoint  # prometheus_client: only now
+
+            self._metrics = start_endpoint(
+                self.config.agent.metrics, lambda: self.metrics_view, self._log
+            )
         try:
             self.notifier.status(f"starting {len(self.runners)} modules")
             self._spawn(self._loop_lag_probe(), "agent.loop_lag_probe")
@@ -327,17 +365,18 @@ class Supervisor:
             for name in self.runners:
                 self.launch(name)
             serve_agent_requests(self)
+            self.changes.resume()
             exit_code = await self._supervise()
         finally:
             await self._shutdown()
             loop = asyncio.get_running_loop()
             for signum in installed:
                 loop.remove_signal_handler(signum)
-        if self._exit_status is not None and exit_code == ExitCode.OK:
+        if self._exit_status is not None and exit_code == Exit.OK:
             return self._exit_status
         return exit_code
 
-    async def _supervise(self) -> int:
+    async def _supervise(self) -> Exit:
         while not self._stop.is_set():
             broken = self._required_failure()
             if broken is not None:
@@ -347,22 +386,25 @@ class Supervisor:
                     state=broken.state.value,
                     error=broken.last_error,
                 )
-                return ExitCode.REQUIRED_MODULE_FAILED
+                return Exit.REQUIRED_MODULE_FAILED
             if not self.ready and self._all_required_running():
                 self.ready = True
-                self.state = "running"
+                self.state = AgentState.RUNNING
                 running = sum(1 for r in self.runners.values() if r.running.is_set())
                 self.notifier.ready(f"running {running}/{len(self.runners)} modules")
                 self._log.info("agent ready", modules=running, total=len(self.runners))
+                if self.spool is not None:
+                    self.spool.allow_repairs()  # a salvage must never hold the start
                 self._changed.set()
             await self._wake.wait()
             self._wake.clear()
-        return ExitCode.OK
+        return Exit.OK
 
     async def _shutdown(self) -> None:
         """Stage 1: stop modules, dependents first; stage 2: cancel stragglers; stage 3: bus."""
-        self.state = "stopping"
+        self.state = AgentState.STOPPING
         self.notifier.stopping("stopping modules")
+        await self.changes.close()
         deadline = self.clock.monotonic() + self.settings.shutdown_timeout_s
         for name in reversed(list(self.runners)):
             runner = self.runners[name]
@@ -389,9 +431,11 @@ class Supervisor:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.bus.close()
+        if self._metrics is not None:
+            await asyncio.to_thread(self._metrics.close)
         if self.spool is not None:
             await self.spool.close()
-        self.state = "stopped"
+        self.state = AgentState.STOPPED
         with contextlib.suppress(OSError):
             await asyncio.to_thread(write_health_file, self.settings.state_dir, self.snapshot())
         self.notifier.close()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 from edge_agent.can.resources import resolve_data_path
+from edge_agent.config.classes import privileged, tunable
 
 
 def _existing_file(value: str) -> str:
@@ -24,44 +25,50 @@ class BusConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(
+    name: str = privileged(
         pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Name in topics: can/NAME/decoded/..."
     )
-    interface: str = Field(
+    interface: str = privileged(
         default="socketcan", min_length=1, description="python-can interface: socketcan, ..."
     )
-    channel: str | int = Field(description="python-can channel: can0, vcan0, PCAN_USBBUS1, ...")
-    bitrate: int | None = Field(default=None, gt=0, description="Nominal bitrate (bit/s).")
-    data_bitrate: int | None = Field(default=None, gt=0, description="CAN FD data bitrate.")
-    fd: bool = Field(default=False, description="Open the bus in CAN FD mode.")
-    dbc: DataFile = Field(description="DBC file (or package:PKG/path/in/it); loaded leniently.")
-    vss_mapping: DataFile | None = Field(
+    channel: str | int = privileged(
+        description="python-can channel: can0, vcan0, PCAN_USBBUS1, ..."
+    )
+    bitrate: int | None = privileged(default=None, gt=0, description="Nominal bitrate (bit/s).")
+    data_bitrate: int | None = privileged(default=None, gt=0, description="CAN FD data bitrate.")
+    fd: bool = privileged(default=False, description="Open the bus in CAN FD mode.")
+    dbc: DataFile = privileged(
+        description="DBC file (or package:PKG/path/in/it); loaded leniently."
+    )
+    vss_mapping: DataFile | None = privileged(
         default=None, description="TOML/JSON file: signal (or MESSAGE.SIGNAL) -> VSS path."
     )
-    messages: list[str] | None = Field(
+    messages: list[str] | None = privileged(
         default=None, description="Decode only these DBC messages (default: all usable ones)."
     )
-    publish_raw: bool = Field(default=False, description="Also publish frames on can/NAME/raw.")
-    receive_own_messages: bool = Field(
+    publish_raw: bool = privileged(
+        default=False, description="Also publish frames on can/NAME/raw."
+    )
+    receive_own_messages: bool = privileged(
         default=False, description="Receive frames this process sends (python-can option)."
     )
-    kernel_filters: Literal["auto", "on", "off"] = Field(
+    kernel_filters: Literal["auto", "on", "off"] = privileged(
         default="auto",
         description="Pass the DBC's ids as python-can can_filters. auto: only for socketcan, "
         "which filters in the kernel (elsewhere python-can may filter in Python, per frame).",
     )
-    reader: Literal["auto", "thread"] = Field(
+    reader: Literal["auto", "thread"] = privileged(
         default="auto",
         description="auto: loop.add_reader on the bus's file descriptor when it has one, "
         "else a reader thread; thread: always a reader thread.",
     )
-    options: dict[str, Any] = Field(
+    options: dict[str, Any] = privileged(
         default_factory=dict, description="Extra keyword arguments for python-can's can.Bus."
     )
-    batch_max_frames: int = Field(default=256, ge=1, le=10_000)
-    batch_window_s: float = Field(default=0.002, ge=0, le=0.1)
-    max_pending: int = Field(default=8192, ge=16, le=1_000_000)
-    bus_off_reopen_s: float = Field(
+    batch_max_frames: int = privileged(default=256, ge=1, le=10_000)
+    batch_window_s: float = privileged(default=0.002, ge=0, le=0.1)
+    max_pending: int = privileged(default=8192, ge=16, le=1_000_000)
+    bus_off_reopen_s: float = privileged(
         default=2.0, gt=0, description="Reopen the bus when it stays bus-off this long."
     )
 
@@ -71,14 +78,18 @@ class CanReaderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    buses: list[BusConfig] = Field(min_length=1)
-    reconnect_initial_s: float = Field(default=0.5, gt=0)
-    reconnect_max_s: float = Field(default=30.0, gt=0)
-    stats_interval_s: float = Field(default=1.0, gt=0, le=60)
-    bad_frame_log_interval_s: float = Field(
+    buses: list[BusConfig] = privileged(
+        min_length=1,
+        description="The CAN buses (interfaces, channels, DBCs): a bus table "
+        "changes only as a whole, through a signed config target.",
+    )
+    reconnect_initial_s: float = tunable(default=0.5, gt=0)
+    reconnect_max_s: float = tunable(default=30.0, gt=0)
+    stats_interval_s: float = tunable(default=1.0, gt=0, le=60)
+    bad_frame_log_interval_s: float = tunable(
         default=10.0, gt=0, description="At most one log line per bus and kind of bad frame."
     )
-    send_timeout_s: float = Field(default=0.1, ge=0, le=10)
+    send_timeout_s: float = privileged(default=0.1, ge=0, le=10)
 
     @model_validator(mode="after")
     def _check(self) -> CanReaderConfig:

@@ -10,11 +10,12 @@ from typing import Any
 
 import can
 
+from edge_agent.backoff import Backoff
 from edge_agent.bus import Priority
 from edge_agent.can.dbc import kernel_filters
 from edge_agent.can.decode import FrameDecoder
 from edge_agent.can.ingest import BusCounters, BusIngest
-from edge_agent.can.types import BusStatus, FrameToSend, status_topic
+from edge_agent.can.types import BusState, BusStatus, FrameToSend, status_topic
 from edge_agent.can.writer import CanWriteError, CanWriter
 from edge_agent.module_api import ModuleContext
 from edge_agent.modules.can_reader.config import BusConfig, CanReaderConfig
@@ -30,12 +31,6 @@ BAD_KINDS: dict[str, tuple[str, tuple[str, ...], bool]] = {
 }
 
 
-def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
-    """Delay before reconnect ``attempt`` (1-based): capped exponential, jittered down to half."""
-    ceiling = min(maximum, initial * 2.0 ** min(max(attempt, 1) - 1, 30))
-    return ceiling * rng.uniform(0.5, 1.0)
-
-
 def _shut_down_if_opened(opening: asyncio.Future[can.BusABC]) -> None:
     if not opening.cancelled() and opening.exception() is None:
         opening.result().shutdown()
@@ -44,7 +39,7 @@ def _shut_down_if_opened(opening: asyncio.Future[can.BusABC]) -> None:
 class BusConnection:
     """Keeps one bus open and ingesting; its state and counters survive reconnects.
 
-    ``state`` is ``up``, ``error-passive``, ``bus-off`` or ``down``; each change is published
+    ``state`` is a :class:`BusState` (up, error-passive, bus-off, down); each change is published
     as a :class:`BusStatus` on ``can/{bus}/status`` with control priority.
     """
 
@@ -64,9 +59,11 @@ class BusConnection:
         self.settings = settings
         self.context = context
         self.on_change = on_change
-        self.rng = rng or random.Random()
+        self.backoff = Backoff(
+            settings.reconnect_initial_s, settings.reconnect_max_s, rng=rng or random.Random()
+        )
         self.counters = BusCounters()
-        self.state = "down"
+        self.state = BusState.DOWN
         self.reason = "not opened yet"
         self.state_since = context.clock.monotonic()
         self.reconnects = 0
@@ -115,7 +112,7 @@ class BusConnection:
                 can_bus = await self._open()
             except Exception as error:
                 attempt += 1
-                self._set_state("down", f"cannot open: {type(error).__name__}: {error}")
+                self._set_state(BusState.DOWN, f"cannot open: {type(error).__name__}: {error}")
                 self.first_attempt.set()
                 await self._pause(attempt)
                 continue
@@ -124,7 +121,7 @@ class BusConnection:
             if self._closing.is_set():
                 return
             self.reconnects += 1
-            self._set_state("down", reason)
+            self._set_state(BusState.DOWN, reason)
             stable = self.context.clock.monotonic() - opened_at > STABLE_AFTER_S
             attempt = 1 if stable else attempt + 1
             await self._pause(attempt)
@@ -158,7 +155,7 @@ class BusConnection:
         )
         self._reopen.clear()
         ingest.start()
-        self._set_state("up", f"opened ({ingest.mode} reader)")
+        self._set_state(BusState.UP, f"opened ({ingest.mode} reader)")
         self.first_attempt.set()
         assert ingest.ended is not None
         waiters: list[asyncio.Future[Any]] = [
@@ -176,9 +173,7 @@ class BusConnection:
         return f"reopening: bus-off for more than {config.bus_off_reopen_s:g} s"
 
     async def _pause(self, attempt: int) -> None:
-        delay = backoff_delay(
-            attempt, self.settings.reconnect_initial_s, self.settings.reconnect_max_s, self.rng
-        )
+        delay = self.backoff.delay(attempt)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await self._closing.wait()
@@ -198,7 +193,7 @@ class BusConnection:
         """Stop ingesting and shut the bus down; no reconnect follows. Safe to call twice."""
         self._closing.set()
         await self._disconnect()
-        self._set_state("down", "stopped")
+        self._set_state(BusState.DOWN, "stopped")
 
     def reopen(self) -> None:
         """Close and reopen the bus now (a bus-off that does not recover, say)."""
@@ -206,7 +201,7 @@ class BusConnection:
 
     # -- state and figures ---------------------------------------------------------------------
 
-    def _set_state(self, state: str, reason: str) -> None:
+    def _set_state(self, state: BusState, reason: str) -> None:
         if state == self.state and reason == self.reason:
             return
         changed = state != self.state
@@ -219,15 +214,15 @@ class BusConnection:
                 priority=Priority.CONTROL,
                 sender=self.context.name,
             )
-            log = self.context.log.info if state == "up" else self.context.log.warning
-            log("CAN bus state", bus=self.name, state=state, reason=reason)
+            log = self.context.log.info if state is BusState.UP else self.context.log.warning
+            log("CAN bus state", bus=self.name, state=state.value, reason=reason)
         if self.on_change is not None:
             self.on_change()
 
     async def send(self, frame: FrameToSend) -> None:
         """Send ``frame`` on this bus (in a worker thread); CanWriteError when it is down."""
         writer = self.writer
-        if writer is None or self.state == "down":
+        if writer is None or self.state is BusState.DOWN:
             raise CanWriteError(f"bus {self.name} is down: {self.reason}")
         await asyncio.to_thread(writer.send, frame, self.settings.send_timeout_s)
 
@@ -237,7 +232,7 @@ class BusConnection:
         if now > mark_time:
             self.frames_per_s = (self.counters.frames - mark_frames) / (now - mark_time)
             self._rate_mark = (now, self.counters.frames)
-        if self.state == "bus-off" and now - self.state_since > self.config.bus_off_reopen_s:
+        if self.state is BusState.BUS_OFF and now - self.state_since > self.config.bus_off_reopen_s:
             self.reopen()
         examples = self.ingest.bad_frames if self.ingest is not None else {}
         for kind, (counter, keys, warn) in BAD_KINDS.items():
@@ -261,7 +256,7 @@ class BusConnection:
         """Health details of this bus: state, counters, rate, reader mode."""
         ingest = self.ingest
         return {
-            "state": self.state,
+            "state": self.state.value,
             "reason": self.reason,
             **self.counters.snapshot(),
             "frames_per_s": round(self.frames_per_s, 1),

@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.bus import Message
-from edge_agent.can.dbc import DbcLoadResult, load_dbc
+from edge_agent.can.databases import load_database
+from edge_agent.can.dbc import DbcLoadResult
 from edge_agent.can.decode import FrameDecoder
 from edge_agent.can.resources import resolve_data_path
-from edge_agent.can.types import FrameToSend, send_topic
+from edge_agent.can.types import BusState, FrameToSend, send_topic
 from edge_agent.can.vss import load_vss_mapping, signal_names
+from edge_agent.metrics import Sample
 from edge_agent.module_api import Module, NotReady
 from edge_agent.modules.can_reader.config import BusConfig, CanReaderConfig
 from edge_agent.modules.can_reader.connection import BusConnection
+from edge_agent.modules.can_reader.metrics import can_reader_metrics
 
 
 @dataclass
@@ -42,7 +45,7 @@ def prepare_bus(config: BusConfig) -> BusSetup:
     Raises ``DbcError``, ``VssMappingError`` or ``ValueError`` (unknown message names) with a
     one-line reason.
     """
-    loaded = load_dbc(resolve_data_path(config.dbc))
+    loaded = load_database(resolve_data_path(config.dbc))
     database = loaded.database
     wanted: set[str] | None = None
     if config.messages is not None:
@@ -92,6 +95,11 @@ class CanReaderModule(Module[CanReaderConfig]):
     version = "1.0.0"
     config_model = CanReaderConfig
 
+    @classmethod
+    def health_metrics(cls, details: Mapping[str, Any]) -> Iterable[Sample]:
+        """Prometheus metrics from the module's health details (see its ``metrics`` file)."""
+        return can_reader_metrics(details)
+
     async def setup(self) -> None:
         """Load every bus's DBC (in a worker thread: big files take a while)."""
         self.connections: dict[str, BusConnection] = {}
@@ -134,7 +142,7 @@ class CanReaderModule(Module[CanReaderConfig]):
         for connection in self.connections.values():
             self.context.spawn(connection.keep_connected(), f"bus[{connection.name}]")
         await asyncio.gather(*(c.first_attempt.wait() for c in self.connections.values()))
-        if all(c.state == "down" for c in self.connections.values()):
+        if all(c.state is BusState.DOWN for c in self.connections.values()):
             reasons = "; ".join(f"{c.name}: {c.reason}" for c in self.connections.values())
             raise NotReady(f"no CAN bus could be opened ({reasons})")
         for connection in self.connections.values():
@@ -172,7 +180,7 @@ class CanReaderModule(Module[CanReaderConfig]):
         troubled = [
             f"{name}: {c.state} ({c.reason})"
             for name, c in self.connections.items()
-            if c.state != "up"
+            if c.state is not BusState.UP
         ]
         if troubled:
             health.degraded("; ".join(troubled))

@@ -13,6 +13,7 @@ import asyncio
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -20,10 +21,12 @@ import can
 
 from edge_agent.bus import Priority
 from edge_agent.can.resources import resolve_data_path
+from edge_agent.metrics import Sample
 from edge_agent.module_api import Isolation, Module, ModuleContext
 from edge_agent.modules.fast_path.codec import CodecError, FastPathCodec
 from edge_agent.modules.fast_path.config import FastPathConfig
 from edge_agent.modules.fast_path.latency import LatencyWindow
+from edge_agent.modules.fast_path.metrics import fast_path_metrics
 from edge_agent.modules.fast_path.policy import (
     Decision,
     EgoSample,
@@ -50,6 +53,13 @@ class FastPathModule(Module[FastPathConfig]):
     version = "1.0.0"
     config_model = FastPathConfig
     isolation = Isolation.PROCESS
+    # The brake path: a config change never restarts it while the vehicle moves.
+    restart_only_when_parked = True
+
+    @classmethod
+    def health_metrics(cls, details: Mapping[str, Any]) -> Iterable[Sample]:
+        """Prometheus metrics from the module's health details (see its ``metrics`` file)."""
+        return fast_path_metrics(details)
 
     def __init__(self, config: FastPathConfig, context: ModuleContext) -> None:
         super().__init__(config, context)
@@ -121,10 +131,9 @@ class FastPathModule(Module[FastPathConfig]):
             if frame is not None and not frame.is_error_frame and not frame.is_remote_frame:
                 try:
                     if frame.arbitration_id == ego_id:
-                        ego = EgoSample(now, self.codec.decode_ego_speed(bytes(frame.data)))
+                        ego = self.codec.ego_sample(bytes(frame.data), now)
                     elif frame.arbitration_id == radar_id:
-                        distance, relative, valid = self.codec.decode_radar(bytes(frame.data))
-                        radar = RadarSample(now, distance, relative, valid)
+                        radar = self.codec.radar_sample(bytes(frame.data), now)
                 except CodecError:
                     self.counters["bad_frames"] += 1
             if radar is None and now < next_tick:
@@ -205,10 +214,21 @@ class FastPathModule(Module[FastPathConfig]):
         summary = self.latency.summary(now)
         health = self.context.health
         health.set_detail("latency_ms", asdict(summary))
+        histogram = self.latency.histogram()
+        health.set_detail(
+            "latency_histogram",
+            {
+                "bounds_s": list(histogram.bounds_s),
+                "counts": list(histogram.counts),
+                "sum_s": histogram.sum_s,
+            },
+        )
         for key, value in self.counters.items():
             health.set_detail(key, value)
         last = self.last
         health.set_detail("stage", last.stage.name.lower() if last else "none")
+        health.set_detail("policy", asdict(self.policy))
+        health.set_detail("latency_budget_ms", self.config.latency_budget_ms)
         fault = self.send_fault or (last.fault if last else "starting")
         health.set_detail("fault", fault)
         if fault:
@@ -219,6 +239,21 @@ class FastPathModule(Module[FastPathConfig]):
             )
         else:
             health.healthy()
+
+    async def reconfigure(self, config: FastPathConfig) -> bool:
+        """Thresholds, tick and budget change in place; a new DBC, channel or signals restart.
+
+        The decision thread reads the policy and the tick once per decision, so the next
+        decision uses the new ones; the process and its CAN socket stay as they are.
+        """
+        keep = {"dbc", "can", "signals"}
+        if self.config.model_dump(include=keep) != config.model_dump(include=keep):
+            return False
+        self.policy = config.policy.to_policy()
+        self.config = config
+        self.context.log.info("fast path reconfigured in place", policy=asdict(self.policy))
+        self._report(time.monotonic())
+        return True
 
     async def stop(self) -> None:
         """Stop the decision thread (it wakes within one tick) and close the channel."""

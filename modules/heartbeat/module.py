@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from edge_agent.config.classes import privileged, tunable
 from edge_agent.module_api import Module
 
 
@@ -12,8 +13,10 @@ class HeartbeatConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    interval_s: float = Field(default=1.0, gt=0, le=3600, description="Seconds between beats.")
-    topic: str = Field(default="agent/heartbeat", min_length=1, description="Where beats go.")
+    interval_s: float = tunable(default=1.0, gt=0, le=3600, description="Seconds between beats.")
+    topic: str = privileged(
+        default="agent/heartbeat", min_length=1, description="Where beats go (a bus route)."
+    )
 
 
 class HeartbeatModule(Module[HeartbeatConfig]):

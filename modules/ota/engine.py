@@ -15,24 +15,25 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from edge_agent.backoff import Backoff
+from edge_agent.durable import fsync_dir
 from edge_agent.logs import get_logger
 from edge_agent.modules.ota.config import OtaConfig
-from edge_agent.modules.ota.guard import ParkedGuard
+from edge_agent.modules.ota.guard import ParkedGuard, wait_until_parked
 from edge_agent.modules.ota.job import Job
 from edge_agent.ota.bundle import BundleManifest, read_manifest
 from edge_agent.ota.client import TufClient, pinned_target, verify_file
 from edge_agent.ota.download import DownloadLimits, download
-from edge_agent.ota.durable import fsync_dir
 from edge_agent.ota.errors import Code, OtaError
 from edge_agent.ota.extract import scan
 from edge_agent.ota.installers import SystemUpdater
 from edge_agent.ota.layout import OtaLayout, other_slot
+from edge_agent.ota.refusals import RefusalLog
 from edge_agent.ota.state import InstallLog, OtaState, Phase, StateStore
 from edge_agent.ota.versions import is_newer, parse_version
 from edge_agent.version import __version__
 
 PROGRESS_EVERY_S = 1.0
-GUARD_POLL_S = 0.2
 RAUC_OTHER = "other"
 
 
@@ -55,6 +56,7 @@ class Engine:
         self.guard = guard
         self.store = StateStore(layout.state_file)
         self.log = InstallLog(layout.log_file)
+        self.refusals = RefusalLog(self.log)
         self.state = self.store.load()
         self._publish = publish
         self.restart_agent = restart
@@ -97,24 +99,22 @@ class Engine:
             "running_version": self.running_version(),
             "running_slot": self.layout.running_slot() if self.ab else None,
             "updater": self.updater.name,
+            "read_warning": state.read_warning,
             "time": time.time(),
         }
 
-    async def save(self, phase: Phase | None = None, *, hold: bool = True) -> None:
+    async def save(self, phase: Phase | None = None) -> None:
         """Persist the state (optionally entering ``phase``) and publish the status."""
         if phase is not None:
             self.state.phase = phase
         await asyncio.to_thread(self.store.save, self.state)
         self._log.info("ota state", phase=self.state.phase.value, job=self.state.job_id)
         await self._publish(self.status())
-        hold_s = self.config.fault_injection_hold_s.get(self.state.phase, 0.0)
-        if hold and hold_s:
-            self._log.warning("fault injection: holding", phase=self.state.phase.value, s=hold_s)
-            await asyncio.sleep(hold_s)
 
-    async def record(self, result: str) -> None:
-        """Write the outcome of the current attempt to the install log (once)."""
+    async def record(self, phase: Phase) -> None:
+        """Write the outcome of the current attempt (a terminal phase) to the install log, once."""
         state = self.state
+        result = phase.value
 
         def append() -> None:
             if not self.log.has(state.job_id, result):
@@ -130,15 +130,12 @@ class Engine:
         await asyncio.to_thread(append)
 
     async def refuse(self, job_id: str, version: str, error: OtaError) -> None:
-        """Report and log a job refused without touching the state machine (bad, busy)."""
+        """Report and log a job refused without touching the state machine (bad, busy).
+
+        Always reported on ota/status; logged within the install log's refusal quota.
+        """
         await asyncio.to_thread(
-            self.log.append,
-            job_id=job_id,
-            old_version=self.running_version(),
-            new_version=version,
-            result="refused",
-            code=error.code.value,
-            reason=error.reason,
+            self.refusals.record, job_id, self.running_version(), version, error
         )
         await self._publish(
             {"job_id": job_id, "phase": "refused", "code": error.code.value, "reason": error.reason}
@@ -286,6 +283,9 @@ class Engine:
             loop.call_soon_threadsafe(self._progress, have, total)
 
         self._cancel.clear()
+        # Capped and jittered: a fleet whose download server failed at once does not come
+        # back to it in lockstep.
+        backoff = Backoff(self.config.retry_delay_s, self.config.retry_max_s)
         for attempt in range(1, self.config.download_attempts + 1):
             try:
                 await asyncio.to_thread(
@@ -301,8 +301,14 @@ class Engine:
             except OtaError as error:
                 if not error.retryable or attempt == self.config.download_attempts:
                     raise
-                self._log.warning("download failed; retrying", attempt=attempt, reason=str(error))
-                await asyncio.sleep(self.config.retry_delay_s)
+                delay = backoff.delay(attempt)
+                self._log.warning(
+                    "download failed; retrying",
+                    attempt=attempt,
+                    retry_in_s=round(delay, 3),
+                    reason=str(error),
+                )
+                await asyncio.sleep(delay)
         os.replace(part, final)
         await asyncio.to_thread(fsync_dir, final.parent)
 
@@ -345,20 +351,11 @@ class Engine:
         return manifest
 
     async def _wait_until_parked(self) -> None:
-        while True:
-            parked, why = self.guard.verdict()
-            waiting = "" if parked else f"waiting: {why}"
-            if waiting != self.state.waiting:
-                self.state.waiting = waiting
-                await self.save(hold=False)
-            if parked:
-                return
-            self.guard_changed.clear()
-            try:
-                async with asyncio.timeout(GUARD_POLL_S):
-                    await self.guard_changed.wait()
-            except TimeoutError:
-                pass
+        async def keep(waiting: str) -> None:
+            self.state.waiting = waiting
+            await self.save()
+
+        await wait_until_parked(self.guard, self.guard_changed, keep, reported=self.state.waiting)
 
     async def switch(self) -> None:
         """Make the new slot current (durably), then restart into it."""
@@ -373,7 +370,7 @@ class Engine:
         self._log.warning("ota attempt failed", code=error.code.value, reason=error.reason)
         state.code, state.reason, state.waiting = error.code.value, error.reason, ""
         state.finalised = False
-        await self.save(Phase.FAILED, hold=False)
+        await self.save(Phase.FAILED)
         await self.finish_failed()
 
     async def finish_failed(self) -> None:
@@ -383,6 +380,6 @@ class Engine:
             await asyncio.to_thread(self.layout.wipe_slot, state.to_slot)
         if state.code not in (Code.DOWNLOAD_STALLED.value, Code.DOWNLOAD_FAILED.value):
             await asyncio.to_thread(self.clear_downloads)
-        await self.record("failed")
+        await self.record(Phase.FAILED)
         state.finalised = True
-        await self.save(hold=False)
+        await self.save()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from edge_agent.modules.ota.config import GuardConfig
+
+# How often a waiting job looks at the guard again when no speed sample woke it.
+GUARD_POLL_S = 0.2
 
 
 class ParkedGuard:
@@ -49,3 +53,33 @@ class ParkedGuard:
         if still < self.config.parked_for_s:
             return False, (f"vehicle stopped for {still:.1f} s of {self.config.parked_for_s:g} s")
         return True, ""
+
+
+async def wait_until_parked(
+    guard: ParkedGuard,
+    changed: asyncio.Event,
+    report: Callable[[str], Awaitable[None]],
+    *,
+    reported: str = "",
+) -> None:
+    """Return once ``guard`` says parked; ``report`` each change of what is waited for.
+
+    ``report`` gets ``"waiting: <why>"`` while the guard is closed and ``""`` once it opens,
+    each time that text differs from the last one reported (``reported`` at first). The
+    guard is asked again whenever ``changed`` is set (a speed sample) and at least every
+    ``GUARD_POLL_S`` seconds (a stopped vehicle becomes parked without a new sample).
+    """
+    while True:
+        parked, why = guard.verdict()
+        waiting = "" if parked else f"waiting: {why}"
+        if waiting != reported:
+            reported = waiting
+            await report(waiting)
+        if parked:
+            return
+        changed.clear()
+        try:
+            async with asyncio.timeout(GUARD_POLL_S):
+                await changed.wait()
+        except TimeoutError:
+            pass

@@ -13,10 +13,13 @@ import enum
 from pathlib import Path
 
 from edge_agent.bus import Bus, OverflowPolicy
+from edge_agent.logs import get_logger
 from edge_agent.modules.ota.config import GateConfig
 from edge_agent.modules.ota.engine import Engine
 from edge_agent.ota.errors import Code, OtaError
-from edge_agent.ota.gate import GateCriteria, HealthGate, spool_probe
+from edge_agent.ota.gate import HealthGate, spool_probe
+from edge_agent.ota.layout import LaunchFailure
+from edge_agent.ota.settle import needs_settling, settle
 from edge_agent.ota.state import Phase
 
 HEALTH_TOPIC = "agent/health"
@@ -43,17 +46,22 @@ class Recovery:
         self.own_module = own_module
         self.spool_dir = spool_dir
         self.gate: HealthGate | None = None
+        self._log = get_logger("edge_agent.modules.ota")
 
     async def on_start(self) -> Boot:
         """Reconcile and say what to do next."""
         engine = self.engine
-        state = engine.state
         updater = engine.updater
         launch_failure = await asyncio.to_thread(engine.layout.take_launch_failure)
         if launch_failure is not None:
             boot = await self._launch_failed(launch_failure)
             if boot is not None:
                 return boot
+        if engine.state.read_warning:
+            self._log.warning("ota state not fully understood", reason=engine.state.read_warning)
+        if needs_settling(engine.state, ab=engine.ab):
+            await self._settle()
+        state = engine.state
         if state.phase in (
             Phase.DOWNLOADING,
             Phase.DOWNLOADED,
@@ -67,14 +75,14 @@ class Recovery:
             if active == state.from_slot:
                 # Cut between saving SWITCHED and moving the link: not switched after all.
                 state.waiting = ""
-                await engine.save(Phase.INSTALLED, hold=False)
+                await engine.save(Phase.INSTALLED)
                 return Boot.RESUME
             running = await asyncio.to_thread(updater.running_slot)
             if running not in (None, state.to_slot):
                 engine.restart_agent(f"start from the trial slot {state.to_slot}")
                 return Boot.RESTARTING
             state.boot_attempts += 1
-            await engine.save(hold=False)
+            await engine.save()
             limit = self.gate_config.max_boot_attempts
             if state.boot_attempts > limit:
                 await self.roll_back(
@@ -100,12 +108,22 @@ class Recovery:
                 return Boot.RESTARTING
         return Boot.IDLE
 
-    async def _launch_failed(self, reason: str) -> Boot | None:
+    async def _settle(self) -> None:
+        """Map a state this version does not understand to one it can finish (settle.py)."""
+        engine = self.engine
+        active = await asyncio.to_thread(engine.updater.active_slot)
+        running = await asyncio.to_thread(engine.updater.running_slot)
+        engine.state = settle(engine.state, ab=engine.ab, active=active, running=running)
+        settled = engine.state
+        self._log.warning("ota state settled", phase=settled.phase.value, reason=settled.reason)
+        await engine.save()
+
+    async def _launch_failed(self, failure: LaunchFailure) -> Boot | None:
         """The launch guard restored the previous slot: finish that rollback (if on trial)."""
         engine = self.engine
         state = engine.state
         if state.phase is Phase.SWITCHED:
-            state.code, state.reason, state.waiting = Code.LAUNCH_FAILED.value, reason, ""
+            state.code, state.reason, state.waiting = failure.code, failure.reason, ""
             state.finalised = False
             await engine.save(Phase.ROLLED_BACK)
             boot = await self._finish_rollback()
@@ -118,20 +136,7 @@ class Recovery:
         """Watch health snapshots until the gate passes (commit) or times out (rollback)."""
         engine = self.engine
         config = self.gate_config
-        required = tuple(config.required_modules) if config.required_modules is not None else None
-        self.gate = gate = HealthGate(
-            GateCriteria(
-                required_modules=required,
-                frames_module=config.frames_module,
-                frames_detail=config.frames_detail,
-                frames_stall_s=config.frames_stall_s,
-                latency_module=config.latency_module,
-                latency_detail=config.latency_detail,
-                p99_budget_ms=config.p99_budget_ms,
-                stable_for_s=config.stable_for_s,
-            ),
-            own_module=self.own_module,
-        )
+        self.gate = gate = HealthGate(config, own_module=self.own_module)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + config.timeout_s
         subscription = self.bus.subscribe(
@@ -163,7 +168,7 @@ class Recovery:
                 waiting = "health gate: " + ("; ".join(gate.last_problems) or "settling")
                 if waiting != engine.state.waiting:
                     engine.state.waiting = waiting
-                    await engine.save(hold=False)
+                    await engine.save()
         finally:
             self.bus.unsubscribe(subscription)
 
@@ -178,11 +183,11 @@ class Recovery:
 
     async def _finish_commit(self) -> None:
         engine = self.engine
-        await engine.record("committed")
+        await engine.record(Phase.COMMITTED)
         await asyncio.to_thread(engine.updater.commit, engine.state.to_slot)
         await asyncio.to_thread(engine.clear_downloads)
         engine.state.finalised = True
-        await engine.save(hold=False)
+        await engine.save()
 
     async def roll_back(self, error: OtaError) -> None:
         """The trial version failed: ROLLED_BACK, old slot restored, logged, restarted."""
@@ -196,9 +201,9 @@ class Recovery:
         engine = self.engine
         state = engine.state
         await asyncio.to_thread(engine.updater.rollback, state.from_slot, state.to_slot)
-        await engine.record("rolled-back")
+        await engine.record(Phase.ROLLED_BACK)
         state.finalised = True
-        await engine.save(hold=False)
+        await engine.save()
         running = await asyncio.to_thread(engine.updater.running_slot)
         if running != state.from_slot:
             engine.restart_agent(f"rolled back to {state.from_slot} ({state.from_version})")

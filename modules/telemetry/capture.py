@@ -6,7 +6,7 @@ import operator
 from collections import deque
 from collections.abc import Callable
 
-from edge_agent.batch import Sample, SampleValue
+from edge_agent.modules.telemetry.batch import Sample, SampleValue
 from edge_agent.modules.telemetry.config import CaptureRule
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

@@ -1,25 +1,25 @@
 """The telemetry module's collection logic without an event loop: decoded messages in, cuts out.
 
-:class:`Collection` applies a :class:`TelemetryConfig` the way ``TelemetryModule`` does (each
-stream's collection schemes, the capture rules, batches cut by size and by age), but it is
-synchronous and takes its time from the messages, so a recorded drive can be run through it
-faster than real time (``edge-agent bench uplink``). The module keeps its own copy of this
-logic for now; it can delegate ``_build``, ``_ingest`` and the age check here unchanged.
+:class:`Collection` applies a :class:`TelemetryConfig` (each stream's collection schemes, the
+capture rules, batches cut by size and by age). It is synchronous and takes its time from the
+messages, so ``TelemetryModule`` drives it from the bus and its timer, and the uplink
+estimator (``edge-agent bench uplink``) drives it from a recorded drive faster than real
+time: both cut the same batches because both run this one piece of code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge_agent.batch import Sample
 from edge_agent.can.types import DecodedMessage
+from edge_agent.modules.telemetry.batch import Sample
 from edge_agent.modules.telemetry.capture import Capture
 from edge_agent.modules.telemetry.config import TelemetryConfig
 from edge_agent.modules.telemetry.schemes import Collector
 from edge_agent.modules.telemetry.streams import StreamBuffer
 
 CUT_CHECK_S = 0.5
-"""How often the module checks batch ages and capture windows (``module.CUT_CHECK_S``)."""
+"""How often the module calls :meth:`Collection.tick` (batch ages and capture windows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +41,18 @@ class Collection:
     ``ingest`` takes a decoded message and returns the batches it completed (a full stream
     buffer, a capture whose window closed); ``tick`` is the periodic age check; ``flush``
     cuts what is left, as the module does when it stops. Times are the messages' monotonic
-    seconds, so replaying a log gives the same cuts as a drive at real time would.
+    seconds, so replaying a log gives the same cuts as a drive at real time would. The
+    counters (``messages``, ``samples``, ``captures_sent``) survive :meth:`reconfigure`.
     """
 
     def __init__(self, config: TelemetryConfig) -> None:
-        self.config = config
         self.messages = 0
         self.samples = 0
         self.captures_sent = 0
+        self._build(config)
+
+    def _build(self, config: TelemetryConfig) -> None:
+        self.config = config
         self.rules: dict[str, list[tuple[str, Collector]]] = {}
         self.buffers: dict[str, StreamBuffer] = {}
         for stream in config.streams:
@@ -67,6 +71,32 @@ class Collection:
     def wanted_signals(self) -> frozenset[str]:
         """Every signal a stream or a capture asks for."""
         return frozenset(self.rules) | self.capture_signals
+
+    @property
+    def buffered(self) -> int:
+        """Samples waiting in stream buffers for their batch."""
+        return sum(len(buffer.samples) for buffer in self.buffers.values())
+
+    def reconfigure(self, config: TelemetryConfig) -> list[Cut]:
+        """Cut what is buffered under the old rules, then collect by ``config``'s.
+
+        Captures still recording are dropped with the old rules; the counters carry on.
+        """
+        cuts = self.flush()
+        self._build(config)
+        return cuts
+
+    def trigger(self, now: float, capture: str | None = None) -> list[str]:
+        """Start capture ``capture`` (every capture if None) at ``now``; name those started.
+
+        Raises KeyError for a name no capture rule has. A capture already recording is not
+        restarted (see :meth:`Capture.trigger`).
+        """
+        if capture is not None and not any(c.rule.name == capture for c in self.captures):
+            raise KeyError(capture)
+        return [
+            c.rule.name for c in self.captures if capture in (None, c.rule.name) and c.trigger(now)
+        ]
 
     def ingest(self, decoded: DecodedMessage) -> list[Cut]:
         """Offer every signal of ``decoded`` to its rules and captures; return finished cuts."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from edge_agent.batch import TrustPolicy
+from edge_agent.clocktrust import TrustPolicy
+from edge_agent.config.classes import privileged, tunable
 
 STREAM_NAME = r"^[a-z0-9][a-z0-9_-]{0,47}$"
 Priority = Literal["telemetry-high", "telemetry-low"]
@@ -23,11 +24,11 @@ class SignalRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    signal: str = Field(min_length=1)
-    scheme: Literal["all", "periodic", "on-change"] = "all"
-    period_s: float | None = Field(default=None, gt=0)
-    deadband: float = Field(default=0.0, ge=0)
-    max_interval_s: float | None = Field(default=None, gt=0)
+    signal: str = tunable(min_length=1)
+    scheme: Literal["all", "periodic", "on-change"] = tunable("all")
+    period_s: float | None = tunable(default=None, gt=0)
+    deadband: float = tunable(default=0.0, ge=0)
+    max_interval_s: float | None = tunable(default=None, gt=0)
 
     @model_validator(mode="after")
     def _period_for_periodic(self) -> SignalRule:
@@ -41,9 +42,9 @@ class StreamConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=STREAM_NAME)
-    priority: Priority = "telemetry-low"
-    signals: list[SignalRule] = Field(min_length=1)
+    name: str = tunable(pattern=STREAM_NAME)
+    priority: Priority = tunable("telemetry-low")
+    signals: list[SignalRule] = tunable(min_length=1)
 
 
 class Condition(BaseModel):
@@ -51,9 +52,9 @@ class Condition(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    signal: str = Field(min_length=1)
-    op: Literal["<", "<=", ">", ">=", "==", "!="]
-    value: float
+    signal: str = tunable(min_length=1)
+    op: Literal["<", "<=", ">", ">=", "==", "!="] = tunable()
+    value: float = tunable()
 
 
 class CaptureRule(BaseModel):
@@ -66,14 +67,14 @@ class CaptureRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=STREAM_NAME)
-    stream: str = Field(pattern=STREAM_NAME)
-    when: Condition | None = None
-    signals: list[str] = Field(min_length=1)
-    pre_s: float = Field(default=10.0, ge=0, le=600)
-    post_s: float = Field(default=5.0, ge=0, le=600)
-    max_samples: int = Field(default=50_000, ge=10, le=2_000_000)
-    priority: Priority = "telemetry-high"
+    name: str = tunable(pattern=STREAM_NAME)
+    stream: str = tunable(pattern=STREAM_NAME)
+    when: Condition | None = tunable(None)
+    signals: list[str] = tunable(min_length=1)
+    pre_s: float = tunable(default=10.0, ge=0, le=600)
+    post_s: float = tunable(default=5.0, ge=0, le=600)
+    max_samples: int = tunable(default=50_000, ge=10, le=2_000_000)
+    priority: Priority = tunable("telemetry-high")
 
 
 class TelemetryConfig(BaseModel):
@@ -81,36 +82,37 @@ class TelemetryConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(
+    source: str = privileged(
         default="can/+/decoded/#", description="Bus topics carrying DecodedMessage payloads."
     )
-    streams: list[StreamConfig] = Field(default_factory=list)
-    captures: list[CaptureRule] = Field(default_factory=list)
-    batch_max_samples: int = Field(
+    streams: list[StreamConfig] = tunable(default_factory=list)
+    captures: list[CaptureRule] = tunable(default_factory=list)
+    batch_max_samples: int = tunable(
         default=20_000,
         ge=1,
         le=1_000_000,
         description="Cut a stream's batch at this many samples. Buffered samples cost about "
         "150 bytes of memory each; 20,000 holds 10 s of 2,000 samples/s.",
     )
-    batch_max_age_s: float = Field(
+    batch_max_age_s: float = tunable(
         default=10.0,
         gt=0,
         le=3600,
         description="Cut a stream's batch when its oldest sample is this old: the most "
         "telemetry a crash of the agent can lose, and the least delay to the cloud.",
     )
-    resolution: Literal["ms", "us"] = "ms"
-    batch_format: Literal[1, 2] = Field(
-        default=2,
-        description="Newest batch format the cloud decodes: 2 packs noisy integer columns "
-        "(docs/batch-format.md 3.1, about 10 % smaller); 1 for a cloud that reads only v1.",
+    resolution: Literal["ms", "us"] = tunable("ms")
+    batch_format: Literal[1, 2, 3] = tunable(
+        default=3,
+        description="Newest batch format the cloud decodes: 3 names signals by id in a "
+        "catalogue the cloud acknowledged (v2 until it has; docs/batch-format.md 3.2); 2 packs "
+        "noisy integer columns (3.1); 1 for a cloud that reads only v1.",
     )
-    queue_size: int = Field(
+    queue_size: int = tunable(
         default=20_000, ge=10, description="Decoded messages waiting; the oldest go when full."
     )
-    clock_trust: TrustPolicy = TrustPolicy.AUTO
-    scale_dbc: list[str] = Field(
+    clock_trust: TrustPolicy = tunable(TrustPolicy.AUTO)
+    scale_dbc: list[str] = privileged(
         default_factory=list,
         description="DBC files (or package:PKG/path) whose signal conversions are handed to "
         "the batch encoder as hints, so scaled values travel as small integers.",

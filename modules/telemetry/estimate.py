@@ -3,7 +3,10 @@
 Frames are decoded with ``edge_agent.can.FrameDecoder``, collected by the telemetry module's
 schemes, captures and batch cuts (:class:`~edge_agent.modules.telemetry.collection.Collection`)
 and encoded in the batch format (v2 unless the config says 1) with zstd, with the DBC's
-conversions as scale hints, exactly as the agent would send them. The baselines are
+conversions as scale hints, exactly as the agent would send them: format v2 (v1 if the
+config says so) as the agent writes before the cloud acknowledged its signal catalogue,
+and v3 once it has (the catalogue, built from every signal the drive produced, is a
+one-time cost per vehicle and catalogue version, counted apart). The baselines are
 measured in the same run on the same batches: one JSON object (and one msgpack map) per
 sample, ``{"t": seconds, "signal": name, "value": value}``, each batch compressed alone with
 the same zstd level, so neither side gains from a longer compression window.
@@ -15,30 +18,37 @@ import json
 import math
 import random
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import can
 import msgpack
 import zstandard
 
-from edge_agent.batch import (
+from edge_agent.can.decode import FrameDecoder
+from edge_agent.can.tally import DecodeTally
+from edge_agent.can.types import DecodedMessage
+from edge_agent.modules.telemetry.batch import (
     MICROSECONDS,
     MILLISECONDS,
     ClockQuality,
     LinearScale,
     Sample,
-    encode_samples,
+    build_batch,
+    encode_batch,
 )
-from edge_agent.can.decode import DecodeOutcome, FrameDecoder
-from edge_agent.can.types import DecodedMessage
+from edge_agent.modules.telemetry.batch.catalogue import Catalogue, CatalogueEntry
 from edge_agent.modules.telemetry.collection import CUT_CHECK_S, Collection, Cut
 from edge_agent.modules.telemetry.config import SignalRule, StreamConfig, TelemetryConfig
+from edge_agent.modules.telemetry.vss_paths import vss_path
 
-ZSTD_LEVEL = 3  # what ``edge_agent.batch.encode_batch`` uses
+ZSTD_LEVEL = 3  # what ``edge_agent.modules.telemetry.batch.encode_batch`` uses
 MONOTONIC_BASE_S = 1000.0  # replayed drives start at this monotonic time (only intervals matter)
 MAX_TIMESTAMP_S = 1e11  # frames stamped outside [0, this) cannot be batched: counted instead
+# A silence longer than this between two frames is not driving (the car was off, or the log
+# joins sessions recorded apart): rates per hour count driving time only.
+MAX_DRIVING_GAP_S = 5.0
 DEFAULT_VEHICLE_ID = "vin-wdd0000000000001"
 NATIVE_STREAM = "signals"
 BASELINE_SHAPE = (
@@ -47,6 +57,24 @@ BASELINE_SHAPE = (
     f"samples cut into the same batches, each batch compressed alone with zstd level {ZSTD_LEVEL} "
     "(content size and checksum, like ours; no envelope); ratio_vs_json = bytes / json_bytes"
 )
+
+
+class RecordedDecoder(Protocol):
+    """Decodes frames the DBC does not describe into signals (diagnostic answers, say).
+
+    Contributed by the module that owns the format, through the ``edge_agent.recorded_decoders``
+    entry-point group; its signals are collected and counted like decoded CAN signals.
+    """
+
+    @property
+    def signals(self) -> set[str]:
+        """Signal names it can produce."""
+
+    def claims(self, frame: can.Message) -> bool:
+        """Whether ``frame`` is one of its frames."""
+
+    def decode(self, frame: can.Message) -> DecodedMessage | None:
+        """The signals ``frame`` completes, if any."""
 
 
 def native_rate_config(signals: Iterable[str], **options: Any) -> TelemetryConfig:
@@ -81,6 +109,8 @@ class EncodedCut:
 
     cut: Cut
     batch: bytes
+    sequence: int
+    message_id: bytes
     json_zstd: bytes
     msgpack_zstd: bytes
     json_raw_bytes: int
@@ -103,12 +133,14 @@ class BatchEncoder:
         resolution: int = MILLISECONDS,
         scales: Mapping[str, LinearScale] | None = None,
         seed: int = 0,
-        batch_format: int = 2,
+        batch_format: int = 3,
+        units: Mapping[str, str] | None = None,
     ) -> None:
         self.vehicle_id = vehicle_id
         self.batch_format = batch_format
         self.resolution = resolution
         self.scales = dict(scales or {})
+        self.units = dict(units or {})
         self._random = random.Random(seed)
         self.boot_id = str(uuid.UUID(bytes=self._random.randbytes(16), version=4))
         self._sequences: dict[str, int] = {}
@@ -123,15 +155,9 @@ class BatchEncoder:
         """
         sequence = self._sequences.get(cut.stream, 0) + 1
         self._sequences[cut.stream] = sequence
-        batch = encode_samples(
-            cut.samples,
-            vehicle_id=self.vehicle_id,
-            stream=cut.stream,
-            sequence=sequence,
-            clock=ClockQuality.TRUSTED,  # recorded timestamps are the receive (wall) times
-            resolution=self.resolution,
-            message_id=self._random.randbytes(16),
-            boot_id=self.boot_id,
+        message_id = self._random.randbytes(16)
+        batch = encode_batch(
+            self._build(cut, sequence, message_id),
             scales=self.scales,
             pack=self.batch_format >= 2,
         )
@@ -140,6 +166,8 @@ class BatchEncoder:
         return EncodedCut(
             cut=cut,
             batch=batch,
+            sequence=sequence,
+            message_id=message_id,
             json_zstd=self._zstd.compress(json_raw),
             msgpack_zstd=self._zstd.compress(msgpack_raw),
             json_raw_bytes=len(json_raw),
@@ -147,6 +175,48 @@ class BatchEncoder:
             json_objects=json_count,
             msgpack_objects=msgpack_count,
         )
+
+    def _build(self, cut: Cut, sequence: int, message_id: bytes) -> Any:
+        return build_batch(
+            cut.samples,
+            vehicle_id=self.vehicle_id,
+            stream=cut.stream,
+            sequence=sequence,
+            clock=ClockQuality.TRUSTED,  # recorded timestamps are the receive (wall) times
+            resolution=self.resolution,
+            message_id=message_id,
+            boot_id=self.boot_id,
+        )
+
+    def catalogue(self, cuts: Iterable[Cut]) -> Catalogue:
+        """The signal catalogue the agent would publish for these cuts' signals.
+
+        Signals in order of first appearance, with the DBC's scale and unit and the VSS path
+        where known.
+        """
+        entries: dict[tuple[str, str], CatalogueEntry] = {}
+        for cut in cuts:
+            batch = build_batch(
+                cut.samples, vehicle_id="-", stream="-", sequence=0, clock=ClockQuality.TRUSTED
+            )
+            for column in batch.signals:
+                if (column.name, column.type) in entries:
+                    continue
+                hint = self.scales.get(column.name)
+                entries[(column.name, column.type)] = CatalogueEntry(
+                    column.name,
+                    column.type,
+                    unit=self.units.get(column.name, ""),
+                    scale=hint.scale if hint else None,
+                    offset=hint.offset if hint else None,
+                    vss=vss_path(column.name),
+                )
+        return Catalogue.of(entries.values(), vehicle=self.vehicle_id)
+
+    def encode_v3(self, encoded: EncodedCut, catalogue: Catalogue) -> bytes:
+        """The same batch (sequence, message id) in format v3 with ``catalogue``."""
+        batch = self._build(encoded.cut, encoded.sequence, encoded.message_id)
+        return encode_batch(batch, scales=self.scales, catalogue=catalogue)
 
 
 @dataclass
@@ -157,47 +227,71 @@ class StreamTotals:
     bytes: int = 0
     batches: int = 0
     signals: set[str] = field(default_factory=set)
+    v3_bytes: int = 0
 
 
-@dataclass
-class FrameCounts:
-    """What became of the frames: decoded, or why not.
+@dataclass(slots=True)
+class FrameCounts(DecodeTally):
+    """What became of the frames: the decode tally, plus what the estimator checks first.
 
-    ``wrong_length`` counts every frame whose length differs from its DBC message's (shorter
-    ones are not decoded, longer ones are, from their first bytes, as the CAN reader does).
+    ``frames`` counts the frames offered to the decoder; ``total`` adds those left out for
+    a timestamp that cannot be batched (``bad_timestamp``). ``wrong_length`` counts every
+    frame whose length differs from its DBC message's (shorter ones are not decoded, longer
+    ones are, from their first bytes, as the CAN reader does).
     """
 
-    total: int = 0
-    decoded: int = 0
-    unknown_id: int = 0
-    unknown_ids: set[int] = field(default_factory=set)
     wrong_length: int = 0
     bad_timestamp: int = 0
-    short: int = 0
-    error: int = 0
-    remote: int = 0
-    decode_failed: int = 0
+    recorded: int = 0  # frames a recorded decoder took (diagnostic answers), within ``frames``
     first_timestamp: float = math.inf
     last_timestamp: float = -math.inf
+    driving_s: float = 0.0
+    gaps: int = 0
+    previous_timestamp: float | None = None
+
+    def stamp(self, timestamp: float) -> None:
+        """Account a batchable frame's time: the span, and driving time without long gaps."""
+        self.first_timestamp = min(self.first_timestamp, timestamp)
+        self.last_timestamp = max(self.last_timestamp, timestamp)
+        # Steps past the latest time so far: receive jitter that reorders frames adds nothing.
+        if self.previous_timestamp is not None:
+            step = timestamp - self.previous_timestamp
+            if step > MAX_DRIVING_GAP_S:
+                self.gaps += 1
+            elif step > 0:
+                self.driving_s += step
+        if self.previous_timestamp is None or timestamp > self.previous_timestamp:
+            self.previous_timestamp = timestamp
+
+    @property
+    def total(self) -> int:
+        """Every frame of the drive, batchable or not."""
+        return self.frames + self.bad_timestamp
+
+    @property
+    def span_seconds(self) -> float:
+        """Time between the earliest and the latest frame."""
+        return max(0.0, self.last_timestamp - self.first_timestamp) if self.frames else 0.0
 
     @property
     def seconds(self) -> float:
-        """Time between the earliest and the latest frame."""
-        return max(0.0, self.last_timestamp - self.first_timestamp) if self.total else 0.0
+        """Driving time: the time the frames span, less silences over ``MAX_DRIVING_GAP_S``."""
+        return self.driving_s if self.frames else 0.0
 
     def summary(self) -> dict[str, int]:
         """The ``frames`` object of the JSON output."""
         return {
             "total": self.total,
             "decoded": self.decoded,
-            "unknown_id": self.unknown_id,
-            "unknown_ids": len(self.unknown_ids),
+            "unknown_id": self.unknown_ids,
+            "unknown_ids": len(self.unknown_id_set),
             "wrong_length": self.wrong_length,
             "bad_timestamp": self.bad_timestamp,
-            "short": self.short,
-            "error": self.error,
-            "remote": self.remote,
-            "decode_failed": self.decode_failed,
+            "short": self.short_frames,
+            "error": self.error_frames,
+            "remote": self.remote_frames,
+            "decode_failed": self.decode_failures - self.short_frames,
+            "diagnostic": self.recorded,
         }
 
 
@@ -221,6 +315,9 @@ class UplinkEstimate:
     lost_batches: int = 0
     lost_samples: int = 0
     lost_reason: str = ""
+    v3_bytes: int = 0
+    catalogue_bytes: int = 0
+    catalogue_signals: int = 0
 
     def lose(self, cut: Cut, reason: str) -> None:
         """Count a cut the encoder refused (the agent would lose it too)."""
@@ -256,8 +353,12 @@ def estimate_uplink(
     decoder: FrameDecoder,
     config: TelemetryConfig,
     encoder: BatchEncoder,
+    recorded: Sequence[RecordedDecoder] = (),
 ) -> UplinkEstimate:
     """Run ``frames`` through decoding, ``config``'s collection and ``encoder``; count it all.
+
+    Frames whose id the DBC lacks go to the ``recorded`` decoders first (the diagnostics
+    module's answers, for one): what they decode is collected like any decoded message.
 
     Message times are the frames' timestamps (``MONOTONIC_BASE_S`` plus the time since the
     first frame as the monotonic clock), and the module's periodic age check runs on the
@@ -266,6 +367,7 @@ def estimate_uplink(
     """
     estimate = UplinkEstimate()
     counts = estimate.frames
+    encoded_cuts: list[EncodedCut] = []
     collection = Collection(config)
     start: float | None = None
     next_check = 0.0
@@ -278,16 +380,15 @@ def estimate_uplink(
                 estimate.lose(cut, str(error))
             else:
                 estimate.add(encoded)
+                encoded_cuts.append(encoded)
 
     for frame in frames:
-        counts.total += 1
         stamp = frame.timestamp
         if not 0 <= stamp < MAX_TIMESTAMP_S:  # also NaN
             counts.bad_timestamp += 1
             continue
-        counts.first_timestamp = min(counts.first_timestamp, stamp)
-        counts.last_timestamp = max(counts.last_timestamp, stamp)
-        decoded = _decode(frame, decoder, counts)
+        counts.stamp(stamp)
+        decoded = _decode(frame, decoder, counts, recorded)
         if decoded is None:
             continue
         if start is None:
@@ -303,13 +404,38 @@ def estimate_uplink(
         decoded.monotonic = MONOTONIC_BASE_S + elapsed
         send(collection.ingest(decoded))
     send(collection.flush())
+    _add_v3(estimate, encoded_cuts, encoder)
     return estimate
 
 
+def _add_v3(estimate: UplinkEstimate, cuts: list[EncodedCut], encoder: BatchEncoder) -> None:
+    """The same batches in format v3, with the catalogue of every signal they carry."""
+    if not cuts:
+        return
+    catalogue = encoder.catalogue([encoded.cut for encoded in cuts])
+    estimate.catalogue_bytes = len(catalogue.document)
+    estimate.catalogue_signals = len(catalogue)
+    for encoded in cuts:
+        size = len(encoder.encode_v3(encoded, catalogue))
+        estimate.v3_bytes += size
+        estimate.streams[encoded.cut.stream].v3_bytes += size
+
+
 def _decode(
-    frame: can.Message, decoder: FrameDecoder, counts: FrameCounts
+    frame: can.Message,
+    decoder: FrameDecoder,
+    counts: FrameCounts,
+    recorded: Sequence[RecordedDecoder] = (),
 ) -> DecodedMessage | None:
     codec = decoder.codecs.get(frame.arbitration_id)
+    if codec is None:
+        for other in recorded:
+            if other.claims(frame):
+                counts.frames += 1
+                counts.recorded += 1
+                message = other.decode(frame)
+                counts.decoded += message is not None
+                return message
     if (
         codec is not None
         and not frame.is_error_frame
@@ -318,21 +444,8 @@ def _decode(
     ):
         counts.wrong_length += 1
     outcome = decoder.decode(frame)
-    if isinstance(outcome, DecodedMessage):
-        counts.decoded += 1
-        return outcome
-    if outcome is DecodeOutcome.UNKNOWN_ID:
-        counts.unknown_id += 1
-        counts.unknown_ids.add(frame.arbitration_id)
-    elif outcome is DecodeOutcome.SHORT_FRAME:
-        counts.short += 1
-    elif outcome is DecodeOutcome.ERROR_FRAME:
-        counts.error += 1
-    elif outcome is DecodeOutcome.REMOTE_FRAME:
-        counts.remote += 1
-    else:
-        counts.decode_failed += 1
-    return None
+    counts.count(frame, outcome)
+    return outcome if isinstance(outcome, DecodedMessage) else None
 
 
 def resolution_of(config: TelemetryConfig) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from edge_agent.batch import SampleValue
+from edge_agent.modules.telemetry.batch import SampleValue
 from edge_agent.modules.telemetry.config import SignalRule
 
 

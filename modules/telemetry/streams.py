@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edge_agent.batch import Sample
+from edge_agent.modules.telemetry.batch import Sample
 
 
 @dataclass

@@ -8,22 +8,26 @@ telemetry section) and the batch format it writes, next to JSON and msgpack base
 the same samples. Bad input is counted; only an unreadable log, DBC or config, or a log of which
 nothing decodes, is an error (one line, exit status 2).
 
-The registry's entry points here; the runtime package never imports this module itself.
+Telemetry contributes it through the ``edge_agent.benchmarks`` entry-point group. A vehicle
+install without the simulator has no synthetic drive: there it needs ``--log`` and ``--dbc``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import can
 from pydantic import ValidationError
 
-from edge_agent.can.dbc import DbcError, DbcLoadResult, load_dbc
+from edge_agent.can.databases import load_database
+from edge_agent.can.dbc import DbcError, DbcLoadResult
 from edge_agent.can.decode import FrameDecoder
 from edge_agent.can.logs import LogFormatError, LogStats, open_log
 from edge_agent.can.resources import resolve_data_path
@@ -35,11 +39,12 @@ from edge_agent.modules.telemetry.config import TelemetryConfig
 from edge_agent.modules.telemetry.estimate import (
     DEFAULT_VEHICLE_ID,
     BatchEncoder,
+    RecordedDecoder,
     estimate_uplink,
     native_rate_config,
     resolution_of,
 )
-from edge_agent.modules.telemetry.scales import dbc_scales
+from edge_agent.modules.telemetry.scales import dbc_scales, dbc_units
 from edge_agent.modules.telemetry.uplink_report import (
     DEFAULT_HOURS_PER_DAY,
     render_text,
@@ -60,6 +65,7 @@ class TelemetrySettings:
     config: TelemetryConfig
     vehicle_id: str
     source: str
+    modules: dict[str, Any]
 
 
 def telemetry_settings(path: str) -> TelemetrySettings:
@@ -91,7 +97,7 @@ def telemetry_settings(path: str) -> TelemetrySettings:
     vehicle_id = agent.get("vehicle_id") if isinstance(agent, dict) else None
     if not isinstance(vehicle_id, str) or not 0 < len(vehicle_id) <= 256:
         vehicle_id = DEFAULT_VEHICLE_ID
-    return TelemetrySettings(config, vehicle_id, path)
+    return TelemetrySettings(config, vehicle_id, path, modules if isinstance(modules, dict) else {})
 
 
 def synthetic_frames(seconds: float | None = None) -> Iterator[can.Message]:
@@ -115,9 +121,29 @@ def synthetic_frames(seconds: float | None = None) -> Iterator[can.Message]:
         pending.clear()
 
 
+RECORDED_DECODERS = "edge_agent.recorded_decoders"
+
+
+def recorded_decoders(modules: dict[str, Any]) -> list[RecordedDecoder]:
+    """A fresh decoder from each installed owner of a recorded format (diagnostics, ...).
+
+    Each gets the agent config's ``[modules]`` table (empty without ``--config``) and finds
+    its own options there: the format stays its owner's business.
+    """
+    decoders = []
+    for entry in entry_points(group=RECORDED_DECODERS):
+        try:
+            decoders.append(entry.load()(modules))
+        except Exception as error:  # a broken plugin: one line naming it
+            raise UserError(
+                f"bench uplink: recorded decoder {entry.name!r} ({entry.value}) failed: {error}"
+            ) from None
+    return decoders
+
+
 def _load_dbc(path: str) -> DbcLoadResult:
     try:
-        return load_dbc(resolve_data_path(path))
+        return load_database(resolve_data_path(path))
     except (DbcError, ValueError) as error:
         raise UserError(f"bench uplink: DBC {error}") from None
 
@@ -144,6 +170,11 @@ def bench_from_args(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError("bench uplink: --log needs --dbc FILE, the DBC to decode it with")
     if dbc_path and not log_path:
         raise UserError("bench uplink: --dbc goes with --log LOG (the synthetic drive has its own)")
+    if not log_path and importlib.util.find_spec("edge_agent.simulator") is None:
+        raise UserError(
+            "bench uplink: the synthetic drive comes from the simulator, which is not installed; "
+            "pass --log LOG --dbc FILE"
+        )
     settings = None
     if config_path:
         try:
@@ -151,6 +182,7 @@ def bench_from_args(args: argparse.Namespace) -> dict[str, Any]:
         except ConfigError as error:
             raise UserError(f"bench uplink: {error}") from None
     dbc = _load_dbc(dbc_path or SIMULATOR_DBC)
+    recorded = recorded_decoders(settings.modules if settings else {})
     decoder = FrameDecoder(dbc.database)
     stats = LogStats()
     if log_path:
@@ -167,22 +199,25 @@ def bench_from_args(args: argparse.Namespace) -> dict[str, Any]:
         config = settings.config
     else:
         names = {signal.name for message in dbc.database.messages for signal in message.signals}
-        config = native_rate_config(names)
+        config = native_rate_config(names | {s for other in recorded for s in other.signals})
     encoder = BatchEncoder(
         vehicle_id=settings.vehicle_id if settings else DEFAULT_VEHICLE_ID,
         resolution=resolution_of(config),
         scales=dbc_scales(dbc.database),
         batch_format=config.batch_format,
+        units=dbc_units(dbc.database),
     )
-    estimate = estimate_uplink(frames, decoder, config, encoder)
+    estimate = estimate_uplink(frames, decoder, config, encoder, recorded)
     if estimate.frames.decoded == 0:
         counts = estimate.frames
         raise UserError(
             f"bench uplink: nothing in {drive} decodes with {dbc_path}: {counts.total} frames "
-            f"({counts.unknown_id} with ids the DBC lacks, {counts.short} too short, "
+            f"({counts.unknown_ids} with ids the DBC lacks, {counts.short_frames} too short, "
             f"{stats.malformed} malformed lines)"
         )
     decodable = {signal.name for message in decoder.dbc_messages for signal in message.signals}
+    for other in recorded:
+        decodable |= other.signals
     return uplink_result(
         estimate,
         drive=drive,

@@ -1,7 +1,11 @@
 """The output of ``edge-agent bench uplink``: one JSON object, or a table an operator reads.
 
-Sizes are totals over every batch; rates are per second (per hour) of driving, that is of
-the time the drive's frames span. MB are 10^6 bytes; a month is 30 days.
+Sizes are totals over every batch; rates are per second (per hour) of driving: the time the
+drive's frames span less any silence over 5 s (a log joined from sessions days apart is not
+days of driving). MB are 10^6 bytes; a month is 30 days. Formats v2 (what the agent writes
+until the cloud acknowledged its catalogue) and v3 (after) are reported side by side; the
+top-level ``bytes`` and ``ratio_vs_json`` are those of the config's ``batch_format``, and
+``catalogue_bytes`` (sent once per vehicle and catalogue version) is never inside a ratio.
 """
 
 from __future__ import annotations
@@ -47,22 +51,34 @@ def uplink_result(
 ) -> dict[str, Any]:
     """The JSON object of ``edge-agent bench uplink --json``."""
     seconds = estimate.frames.seconds
-    per_hour = _per_hour(estimate.bytes, seconds)
     samples = estimate.samples
+    legacy = "v1" if config.batch_format == 1 else "v2"
+    formats = {
+        legacy: _format(estimate, estimate.bytes, seconds, hours_per_day),
+        "v3": _format(estimate, estimate.v3_bytes, seconds, hours_per_day),
+    }
+    chosen = formats["v3" if config.batch_format >= 3 else legacy]
+    per_hour = chosen["bytes_per_hour"]
     return {
         "drive": drive,
         "samples": samples,
-        "bytes": estimate.bytes,
-        "bytes_per_sample": _ratio(estimate.bytes, samples, 3),
+        "format": "v3" if config.batch_format >= 3 else legacy,
+        "bytes": chosen["bytes"],
+        "bytes_per_sample": chosen["bytes_per_sample"],
         "json_bytes": estimate.json_bytes,
         "msgpack_bytes": estimate.msgpack_bytes,
-        "ratio_vs_json": _ratio(estimate.bytes, estimate.json_bytes),
-        "ratio_vs_msgpack": _ratio(estimate.bytes, estimate.msgpack_bytes),
+        "ratio_vs_json": chosen["ratio_vs_json"],
+        "ratio_vs_msgpack": chosen["ratio_vs_msgpack"],
+        "formats": formats,
+        "catalogue_bytes": estimate.catalogue_bytes,
+        "catalogue_signals": estimate.catalogue_signals,
         "json_raw_bytes": estimate.json_raw_bytes,
         "msgpack_raw_bytes": estimate.msgpack_raw_bytes,
         "baseline": BASELINE_SHAPE,
         "baseline_samples": {"json": estimate.json_objects, "msgpack": estimate.msgpack_objects},
-        "log_seconds": round(seconds, 3),
+        "log_seconds": round(estimate.frames.span_seconds, 3),
+        "driving_seconds": round(seconds, 3),
+        "gaps": estimate.frames.gaps,
         "samples_per_s": round(samples / seconds, 1) if seconds > 0 else None,
         "bytes_per_hour": per_hour,
         "hours_per_day": hours_per_day,
@@ -79,7 +95,9 @@ def uplink_result(
             name: {
                 "signals": len(totals.signals),
                 "samples": totals.samples,
-                "bytes": totals.bytes,
+                "bytes": totals.v3_bytes if config.batch_format >= 3 else totals.bytes,
+                f"{legacy}_bytes": totals.bytes,
+                "v3_bytes": totals.v3_bytes,
                 "batches": totals.batches,
             }
             for name, totals in sorted(estimate.streams.items())
@@ -118,6 +136,24 @@ def uplink_result(
     }
 
 
+def _format(
+    estimate: UplinkEstimate, size: int, seconds: float, hours_per_day: float
+) -> dict[str, Any]:
+    per_hour = _per_hour(size, seconds)
+    return {
+        "bytes": size,
+        "bytes_per_sample": _ratio(size, estimate.samples, 3),
+        "ratio_vs_json": _ratio(size, estimate.json_bytes),
+        "ratio_vs_msgpack": _ratio(size, estimate.msgpack_bytes),
+        "bytes_per_hour": per_hour,
+        "mb_per_month": (
+            round(per_hour * hours_per_day * DAYS_PER_MONTH / MEGABYTE, 2)
+            if per_hour is not None
+            else None
+        ),
+    }
+
+
 def _size(count: float | None) -> str:
     if count is None:
         return "-"
@@ -135,7 +171,7 @@ class _Table:
     """Rows of the text form: per stream, the total, then the baselines."""
 
     def __init__(self, result: dict[str, Any]) -> None:
-        self.seconds: float = result["log_seconds"]
+        self.seconds: float = result["driving_seconds"]
         self.month_factor = result["hours_per_day"] * result["days_per_month"] / MEGABYTE
         self.lines = [
             f"{'':<20} {'signals':>7} {'samples/s':>10} {'bytes/sample':>12} "
@@ -160,24 +196,35 @@ def render_text(result: dict[str, Any]) -> str:
     for name, stream in result["streams"].items():
         table.row(f"stream {name}", str(stream["signals"]), stream["samples"], stream["bytes"])
     samples = result["samples"]
-    table.row("edge-agent (total)", str(result["signals"]), samples, result["bytes"])
+    for name, figures in result["formats"].items():
+        chosen = " (written)" if name == result["format"] else ""
+        table.row(f"edge-agent {name}{chosen}", str(result["signals"]), samples, figures["bytes"])
     for label, key in (
         ("JSON lines + zstd", "json_bytes"),
         ("msgpack + zstd", "msgpack_bytes"),
         ("JSON lines, raw", "json_raw_bytes"),
     ):
         table.row(label, "", samples, result[key])
-    ratio = result["ratio_vs_json"]
+    ratios = ", ".join(
+        f"{name} {_number(figures['ratio_vs_json'], '.3f')}"
+        for name, figures in result["formats"].items()
+    )
     source = f" ({collection['config']})" if collection["config"] else ""
     lines = [
-        f"uplink estimate: {result['drive']}, {result['log_seconds']:,.1f} s of driving",
+        f"uplink estimate: {result['drive']}, {result['driving_seconds']:,.1f} s of driving"
+        + (
+            f" ({result['gaps']} gaps over 5 s left out of {result['log_seconds']:,.1f} s)"
+            if result["gaps"]
+            else ""
+        ),
         f"collection: {collection['schemes']}{source}; batches of up to "
         f"{collection['batch_max_samples']:,} samples or {collection['batch_max_age_s']:g} s, "
-        f"batch format v{collection['batch_format']}",
+        f"batch format {result['format']}",
         "",
         *table.lines,
         "",
-        f"ratio vs JSON lines + zstd: {_number(ratio, '.3f')}",
+        f"ratio vs JSON lines + zstd: {ratios}; signal catalogue {result['catalogue_bytes']:,} B "
+        f"once per vehicle and version ({result['catalogue_signals']} signals, not in the ratio)",
         "baselines: the same samples in the same batches, one object per sample, zstd level "
         f"{result['zstd_level']} per batch",
         f"MB/month at {result['hours_per_day']:g} h/day, {result['days_per_month']} days "
@@ -197,7 +244,8 @@ def render_text(result: dict[str, Any]) -> str:
 def _input_line(result: dict[str, Any]) -> str:
     frames, log, dbc = result["frames"], result["log"], result["dbc"]
     return (
-        f"input: {frames['total']:,} frames, {frames['decoded']:,} decoded, "
+        f"input: {frames['total']:,} frames, {frames['decoded']:,} decoded "
+        f"({frames.get('diagnostic', 0):,} frames of diagnostic answers), "
         f"{frames['unknown_id']:,} with unknown ids, {frames['wrong_length']:,} of wrong length, "
         f"{log['malformed']:,} malformed lines; DBC {dbc['messages']} messages, "
         f"{dbc['signals']} signals, {dbc['skipped']} parts skipped"

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 
-from edge_agent.bench.netns import NamespaceUnavailable, in_namespace, multicast_namespace
+from edge_agent.simulator.rig.netns import NamespaceUnavailable, in_namespace, multicast_namespace
 from edge_demo.modes import choose_mode
 from edge_demo.orchestrate import DemoOptions, outage_window, run_demo
 

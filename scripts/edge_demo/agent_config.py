@@ -8,7 +8,6 @@ chosen mode, the broker address (the link relay), JSON logs; modules that are no
 from __future__ import annotations
 
 import copy
-import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,17 @@ def build_config(
             "batches; the fast path still reads its own socket"
         )
         modules.pop("telemetry", None)
+    if "diagnostics" in installed:
+        # The simulated ECUs answer on the vehicle's channel: DTCs reach the cloud on
+        # vehicles/{vid}/diag/dtc (the route's radar dropout sets U0235).
+        modules["diagnostics"] = {
+            "config": {
+                "interface": mode.interface,
+                "channel": mode.channel,
+                "dtc_interval_s": 1.0,
+                "signal_interval_s": 1.0,
+            }
+        }
     if "cloud-link" in modules:
         if broker is None:
             notes.append("no MQTT broker: running without the cloud link (no link outage)")
@@ -80,46 +90,3 @@ def build_config(
             | ({"seconds": seconds} if seconds else {}),
         }
     return config
-
-
-def toml_text(data: dict[str, Any]) -> str:
-    """TOML for a config mapping (tables, arrays of tables, scalars, lists, inline tables)."""
-    lines: list[str] = []
-    _table(lines, [], data)
-    return "\n".join(lines).lstrip("\n") + "\n"
-
-
-def _key(part: str) -> str:
-    return part if part.replace("-", "").replace("_", "").isalnum() else json.dumps(part)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
-
-
-def _is_table_array(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-
-
-def _table(lines: list[str], path: list[str], table: dict[str, Any]) -> None:
-    scalars = {k: v for k, v in table.items() if not isinstance(v, dict) and not _is_table_array(v)}
-    if path and (scalars or not table):
-        lines += ["", "[" + ".".join(_key(p) for p in path) + "]"]
-    lines += [f"{_key(k)} = {_value(v)}" for k, v in scalars.items()]
-    for key, value in table.items():
-        if isinstance(value, dict):
-            _table(lines, [*path, key], value)
-        elif _is_table_array(value):
-            for item in value:
-                lines += ["", "[[" + ".".join(_key(p) for p in [*path, key]) + "]]"]
-                lines += [f"{_key(k)} = {_value(v)}" for k, v in item.items()]

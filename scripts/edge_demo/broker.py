@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_agent.bench.broker import LocalBroker, free_port, mosquitto_binary
+from edge_agent.simulator.rig.broker import LocalBroker, free_port, mosquitto_binary
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiomqtt
 
-from edge_agent.batch import BatchFormatError, decode_batch
+from edge_agent.modules.telemetry.batch import BatchFormatError, decode_batch
 
 
 @dataclass
@@ -33,6 +33,7 @@ class CloudView:
     duplicates: int = 0
     bad_batches: int = 0
     events: int = 0
+    dtcs: list[dict[str, Any]] = field(default_factory=list)  # diag/dtc events, in order
     reported: int = 0
     status: str = "?"
     last_arrival: float | None = None
@@ -65,6 +66,11 @@ class CloudView:
                 event = json.loads(payload)
                 if isinstance(event, dict):
                     self.last_event = event
+        elif suffix == "diag/dtc":
+            with contextlib.suppress(ValueError):
+                dtc = json.loads(payload)
+                if isinstance(dtc, dict):
+                    self.dtcs.append(dtc)
         elif suffix == "state/reported":
             self.reported += 1
         elif suffix == "status":

@@ -10,6 +10,7 @@ agent (the in-process mode): :mod:`edge_demo.vehicle_module` calls :func:`drive`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -23,6 +24,8 @@ from typing import IO, Any
 import can
 
 from edge_agent.simulator.can_io import BrakeRequestEvent, SimulatorSession, open_bus
+from edge_agent.simulator.ecu_faults import EcuFaultMonitor
+from edge_agent.simulator.ecus import EcuServer, brake_ecu, engine_ecu
 from edge_agent.simulator.scenarios import get_scenario
 
 SAMPLE_EVERY_S = 0.1
@@ -85,13 +88,18 @@ def drive(
     stop: threading.Event,
     seconds: float | None = None,
     scenario: str = ROUTE,
+    ecu_bus: can.BusABC | None = None,
 ) -> dict[str, Any]:
     """Run ``scenario`` in real time on ``bus`` until it ends or ``stop`` is set.
 
+    With ``ecu_bus`` (a second bus on the same channel) the simulated engine and brake ECUs
+    answer diagnostics there, and the route's radar dropout sets their radar DTC.
     Returns the scenario result (also the trace's last line).
     """
     session = SimulatorSession(get_scenario(scenario), bus, duration_s=seconds)
-    with trace_path.open("w", encoding="utf-8") as handle:
+    with contextlib.ExitStack() as extras, trace_path.open("w", encoding="utf-8") as handle:
+        if ecu_bus is not None:
+            serve_ecus(session, ecu_bus, extras)
         trace = _Trace(handle, session)
         start = time.monotonic()
         while not session.finished and not stop.is_set():
@@ -103,6 +111,18 @@ def drive(
         result = session.result().as_dict()
         trace.write({"result": result, "stopped_early": not session.finished})
     return result
+
+
+def serve_ecus(
+    session: SimulatorSession, ecu_bus: can.BusABC, extras: contextlib.ExitStack
+) -> None:
+    """Serve the simulated ECUs on ``ecu_bus``; the session's faults set their DTCs."""
+    engine, brake = engine_ecu(), brake_ecu()
+    extras.enter_context(EcuServer(ecu_bus, [engine, brake]))
+    monitor = EcuFaultMonitor(engine=engine, brake=brake)
+    session.step_observers.append(
+        lambda time_s, radar, body: monitor.observe(time_s, radar_sending=radar, body=body)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,8 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with open_bus(args.interface, args.channel) as bus:
-        drive(bus, args.trace, stop=stop, seconds=args.seconds)
+    with (
+        open_bus(args.interface, args.channel) as bus,
+        open_bus(args.interface, args.channel) as ecu_bus,
+    ):
+        drive(bus, args.trace, stop=stop, seconds=args.seconds, ecu_bus=ecu_bus)
     return 0
 
 

@@ -3,7 +3,8 @@
 * ``vcan``: a SocketCAN ``vcan0`` exists (``sudo modprobe vcan`` and ``ip link add``): the
   simulator, the CAN reader and the fast path (own process) each open it, as in a vehicle.
 * ``netns``: no vcan, but root and iproute2: python-can's ``udp_multicast`` confined to a
-  network namespace the demo creates; every demo process runs inside it (DESIGN section 11).
+  network namespace the demo creates; every demo process runs inside it, so the multicast
+  never leaves the namespace's loopback.
 * ``in-process``: neither: python-can's ``virtual`` bus, which only connects buses of one
   process, so the simulated vehicle runs inside the agent and the fast path in its event
   loop. It still brakes, but without the process isolation that protects its latency.
@@ -19,7 +20,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.bench.netns import CHANNEL as MULTICAST_CHANNEL
+from edge_agent.simulator.rig.netns import CHANNEL as MULTICAST_CHANNEL
 
 VCAN = "vcan0"
 

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from edge_agent.config import ConfigError, validate_config
-from edge_demo.agent_config import ROOT, build_config, toml_text
+from edge_demo.agent_config import ROOT, build_config
 from edge_demo.broker import Broker, start_broker
 from edge_demo.cloud_watch import (
     CloudView,
@@ -133,6 +135,7 @@ class _Outage:
         self.peak = 0
         self.restored_at = 0.0
         self.drained_after_s: float | None = None
+        self.online_after_s: float | None = None
 
     def step(self, elapsed: float, spool_records: int | None, link: str) -> None:
         """Advance the script to ``elapsed`` seconds; ``link`` is the cloud link's state."""
@@ -149,9 +152,14 @@ class _Outage:
                 self.phase = "draining"
                 self.restored_at = elapsed
                 self.timeline.note(f"link restored: backlog of {records} records draining")
-        elif self.phase == "draining" and (records > self.baseline or link != "online"):
+        if self.phase == "draining" and link == "online" and self.online_after_s is None:
+            self.online_after_s = round(elapsed - self.restored_at, 1)
+            self.timeline.note(f"cloud link online {self.online_after_s} s after the link returned")
+        if self.phase in ("before", "cut", "drained"):
+            return
+        if records > self.baseline or link != "online":
             self.peak = max(self.peak, records)
-        elif self.phase == "draining":
+        else:
             self.phase = "drained"
             self.drained_after_s = round(elapsed - self.restored_at, 1)
             self.timeline.note(f"backlog drained {self.drained_after_s} s after the link came back")
@@ -198,7 +206,7 @@ class Demo:
             notes=self.notes,
             seconds=self.options.seconds,
         )
-        (WORK / "agent.toml").write_text(toml_text(config), encoding="utf-8")
+        (WORK / "agent.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
         validate_config(config, source=str(WORK / "agent.toml"))
         mode, options = self.mode, self.options
         where = f" in namespace {options.namespace}" if options.namespace else ""
@@ -374,7 +382,7 @@ async def run_demo(options: DemoOptions) -> int:
         mode=options.mode,
         outage=None
         if outage is None or outage.phase == "before"
-        else (outage.start, outage.end, outage.peak, outage.drained_after_s),
+        else (outage.start, outage.end, outage.peak, outage.drained_after_s, outage.online_after_s),
         agent_status=failure if failure is not None else status,
         notes=options.notes,
     )

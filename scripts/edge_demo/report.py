@@ -10,7 +10,8 @@ from edge_demo.cloud_watch import CloudView
 from edge_demo.modes import CanMode
 from edge_demo.timeline import Timeline
 
-Outage = tuple[float, float, int, float | None]  # start, end, peak spool records, drained after
+# start, end, peak spool records, drained after, cloud link online again after (seconds)
+Outage = tuple[float, float, int, float | None, float | None]
 
 
 def summarise(
@@ -56,12 +57,17 @@ def summarise(
             "to_s": outage[1],
             "peak_spool_records": outage[2],
             "drained_after_s": outage[3],
+            "online_after_s": outage[4],
         },
         "cloud": {
             "batches": cloud.batches,
             "samples": cloud.samples,
             "duplicates_dropped": cloud.duplicates,
             "events": cloud.events,
+            "dtcs": [
+                {k: dtc.get(k) for k in ("ecu", "code", "change", "description")}
+                for dtc in cloud.dtcs
+            ],
             "reported_states": cloud.reported,
             "standin": cloud.standin or None,
         },
@@ -103,6 +109,11 @@ def _print(summary: dict[str, Any], files: list[Path]) -> None:
             f"  link       outage {outage['from_s']}-{outage['to_s']} s: spool peaked at "
             f"{outage['peak_spool_records']} records; "
             + (
+                f"online again {outage['online_after_s']} s after the link came back; "
+                if outage["online_after_s"] is not None
+                else ""
+            )
+            + (
                 f"drained {drained} s after the link came back"
                 if drained is not None
                 else "not drained by the end of the run"
@@ -113,6 +124,8 @@ def _print(summary: dict[str, Any], files: list[Path]) -> None:
         f"  cloud      {cloud['batches']} telemetry batches ({cloud['samples']} samples, "
         f"{cloud['duplicates_dropped']} duplicates dropped), {cloud['events']} events"
     )
+    for dtc in cloud["dtcs"]:
+        print(f"  dtc        {dtc['ecu']} {dtc['code']} {dtc['change']}: {dtc['description']}")
     standin = cloud["standin"]
     if standin:
         print(

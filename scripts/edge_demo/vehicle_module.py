@@ -43,6 +43,9 @@ class SimulatedVehicleModule(Module[SimulatedVehicleConfig]):
         self._stop = threading.Event()
         self._bus = can.Bus(interface="virtual", channel=self.config.channel)
         self.context.on_stop(self._bus.shutdown)
+        # The simulated ECUs answer diagnostics on a bus of their own on the same channel.
+        self._ecu_bus = can.Bus(interface="virtual", channel=self.config.channel)
+        self.context.on_stop(self._ecu_bus.shutdown)
 
     async def run(self) -> None:
         """Drive to the end of the route, then idle (the demo stops the agent)."""
@@ -53,6 +56,7 @@ class SimulatedVehicleModule(Module[SimulatedVehicleConfig]):
             stop=self._stop,
             seconds=self.config.seconds,
             scenario=self.config.scenario,
+            ecu_bus=self._ecu_bus,
         )
         self.context.health.set_detail("result", result)
         await asyncio.Event().wait()

@@ -5,15 +5,25 @@ from __future__ import annotations
 import functools
 import random
 
-from edge_agent.batch import ClockQuality, Sample, encode_samples
+from edge_agent.modules.telemetry.batch import ClockQuality, Sample, encode_samples
+from edge_agent.spool import AgeClock
 
 
-class ManualClock:
-    """Wall and monotonic time that only move when the test says so."""
+class BootClock:
+    """Wall, monotonic and boot time that only move when the test says so.
+
+    The spool's view of time (its age clock needs a boot id and wall-clock trust); a module
+    that sleeps gets ``edge_agent.clock.ManualClock`` instead.
+
+    ``mono`` doubles as the time since boot (``CLOCK_BOOTTIME``); ``reboot`` starts it
+    again under a new boot id. ``trusted`` is whether the wall clock may be believed.
+    """
 
     def __init__(self, start: float = 1_760_000_000.0) -> None:
         self.wall = start
         self.mono = 1000.0
+        self.boot = 1
+        self.trusted = False
 
     def now(self) -> float:
         return self.wall
@@ -24,6 +34,20 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         self.wall += seconds
         self.mono += seconds
+
+    def step_wall(self, seconds: float) -> None:
+        """The wall clock is set (a time sync): only it moves."""
+        self.wall += seconds
+
+    def reboot(self, off_for: float) -> None:
+        """Power off for ``off_for`` seconds (the wall clock keeps going) and boot again."""
+        self.wall += off_for
+        self.mono = 10.0
+        self.boot += 1
+
+    def ages(self) -> AgeClock:
+        """The spool's age clock for the current boot."""
+        return AgeClock(f"boot-{self.boot}", self.monotonic, lambda: self.trusted)
 
 
 @functools.lru_cache(maxsize=4096)

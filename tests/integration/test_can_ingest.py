@@ -18,7 +18,7 @@ from edge_agent.can.ingest import BusIngest, error_frame_state
 from edge_agent.can.types import DecodedMessage, FrameToSend
 from edge_agent.can.writer import CanWriteError, CanWriter
 from fixtures.can_helpers import BENCH_DBC, frame, no_leaked_channels
-from fixtures.waiting import until
+from fixtures.waiting import wait_until
 
 __all__ = ["no_leaked_channels"]
 pytestmark = pytest.mark.usefixtures("no_leaked_channels")
@@ -64,8 +64,8 @@ async def test_thread_reader_publishes_decoded_and_raw_frames(
         assert message.topic == "can/chassis/decoded/VehicleDynamics"
         assert isinstance(message.payload, DecodedMessage)
         assert message.payload.bus == "chassis"
-        await until(lambda: ingest.counters.frames == 4)
-        await until(lambda: raw.qsize() == 4)
+        await wait_until(lambda: ingest.counters.frames == 4, what="four frames counted")
+        await wait_until(lambda: raw.qsize() == 4, what="four frames on the raw topic")
         counters = ingest.counters.snapshot()
         assert counters == {
             "frames": 4,
@@ -73,7 +73,9 @@ async def test_thread_reader_publishes_decoded_and_raw_frames(
             "error_frames": 0,
             "remote_frames": 1,
             "decode_failures": 1,
+            "short_frames": 1,
             "unknown_ids": 1,
+            "distinct_unknown_ids": 1,
             "drops": 0,
         }
         assert "id 0x7FF" in ingest.bad_frames["unknown-id"]
@@ -91,11 +93,13 @@ async def test_error_frames_drive_the_bus_state(
     ingest.start()
     try:
         sender.send(can.Message(is_error_frame=True, arbitration_id=0x04, data=bytes([0, 0x20])))
-        await until(lambda: states and states[-1][0] == "error-passive")
+        await wait_until(
+            lambda: states and states[-1][0] == "error-passive", what="the error-passive state"
+        )
         sender.send(can.Message(is_error_frame=True, arbitration_id=0x40, data=bytes(8)))
-        await until(lambda: states[-1][0] == "bus-off")
+        await wait_until(lambda: states[-1][0] == "bus-off", what="the bus-off state")
         sender.send(frame(257, bytes(8)))
-        await until(lambda: states[-1][0] == "up")
+        await wait_until(lambda: states[-1][0] == "up", what="the bus back up")
         assert ingest.counters.error_frames == 2
     finally:
         await ingest.stop()
@@ -123,7 +127,7 @@ async def test_a_stuck_block_subscriber_costs_counted_drops_not_a_hang(
     try:
         for _ in range(200):
             sender.send(frame(256, bytes(8)))
-        await until(lambda: ingest.counters.frames == 200)
+        await wait_until(lambda: ingest.counters.frames == 200, what="200 frames counted")
         assert ingest.counters.drops > 0
         drained = 0
         while (await stuck.get()) is not None:  # the pump resumes once there is room
@@ -143,7 +147,7 @@ async def test_a_closed_bus_ends_the_reader_with_a_reason(
     ingest.start()
     receiver.shutdown()
     assert ingest.ended is not None
-    await until(ingest.ended.done)
+    await wait_until(ingest.ended.done, what="the ingest to end")
     assert "closed bus" in ingest.ended.result()
     await ingest.stop()
 
@@ -192,7 +196,7 @@ async def test_descriptor_reader_runs_on_the_loop_without_a_thread(bus: Bus) -> 
         assert ingest.mode == "fd"
         for index in range(500):
             device.deliver(frame(256 + index % 2, bytes(8)))
-        await until(lambda: decoded.qsize() == 500)
+        await wait_until(lambda: decoded.qsize() == 500, what="500 decoded messages")
         assert ingest.counters.drops == 0  # the reader paused instead of dropping
     finally:
         await ingest.stop()
@@ -253,7 +257,7 @@ def test_writer_that_opens_its_own_bus_closes_it() -> None:
 
 
 def test_ingest_benchmark_reports_its_figures() -> None:
-    from edge_agent.bench.ingest import run_ingest_benchmark
+    from edge_agent.modules.can_reader.ingest_bench import run_ingest_benchmark
 
     result = run_ingest_benchmark(frames=4000, runs=1, seconds=0.2, dbc=str(BENCH_DBC))
     assert result["agent_frames_per_s"] > 0

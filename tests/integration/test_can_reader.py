@@ -21,15 +21,16 @@ from edge_agent.clock import SystemClock
 from edge_agent.config import ConfigError, validate_config
 from edge_agent.module_api import ModuleState
 from edge_agent.modules.can_reader import CanReaderModule
-from edge_agent.modules.can_reader.connection import BusConnection, backoff_delay
+from edge_agent.modules.can_reader.connection import BusConnection
 from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.supervisor import Supervisor
-from fixtures.can_helpers import BENCH_DBC, BROKEN_DBC, frame, no_leaked_channels
-from fixtures.waiting import until
+from fixtures.can_helpers import BENCH_DBC, BROKEN_DBC, DBC_DIR, frame, no_leaked_channels
+from fixtures.waiting import wait_until
 
 __all__ = ["no_leaked_channels"]
 pytestmark = pytest.mark.usefixtures("no_leaked_channels")
 NAME = "can-reader"
+RADAR_ARXML = DBC_DIR / "radar.arxml"
 
 
 @pytest.fixture
@@ -92,7 +93,9 @@ def reader(supervisor: Supervisor) -> CanReaderModule:
 
 async def running(supervisor: Supervisor) -> CanReaderModule:
     runner = supervisor.runners[NAME]
-    await until(lambda: runner.state is ModuleState.RUNNING, 10, "can-reader running")
+    await wait_until(
+        lambda: runner.state is ModuleState.RUNNING, timeout=10, what="can-reader running"
+    )
     return reader(supervisor)
 
 
@@ -144,7 +147,7 @@ async def test_two_buses_decode_publish_and_count(
         def radar_counters() -> dict[str, Any]:
             return details(supervisor)["details"]["buses"]["radar"]
 
-        await until(lambda: radar_counters()["frames"] == 101, what="radar counters")
+        await wait_until(lambda: radar_counters()["frames"] == 101, what="radar counters")
         counters = radar_counters()
         assert (counters["unknown_ids"], counters["decode_failures"]) == (50, 50)
         assert counters["state"] == "up"
@@ -154,7 +157,10 @@ async def test_two_buses_decode_publish_and_count(
         assert health["ok"]
         assert health["state"] == "running"
         assert health["details"]["frames"] == 103
-        await until(lambda: details(supervisor)["details"]["frames_per_s"] > 0)
+        await wait_until(
+            lambda: details(supervisor)["details"]["frames_per_s"] > 0,
+            what="a frame rate in the reader's health",
+        )
 
 
 async def test_a_closed_bus_reconnects_and_reports_its_states(
@@ -195,12 +201,14 @@ async def test_bus_off_degrades_health_then_the_bus_is_reopened(
         )
         bus_off = await status.get()
         assert bus_off.payload.state == "bus-off"
-        await until(lambda: not details(supervisor)["ok"])
+        await wait_until(
+            lambda: not details(supervisor)["ok"], what="the reader reporting a problem"
+        )
         assert "chassis: bus-off" in details(supervisor)["reason"]
         states = [(await status.get()).payload.state for _ in range(2)]
         assert states == ["down", "up"]  # no recovery within 0.2 s: closed and reopened
         assert module.connections["chassis"].reconnects == 1
-        await until(lambda: details(supervisor)["ok"])
+        await wait_until(lambda: details(supervisor)["ok"], what="the reader healthy again")
         assert details(supervisor)["details"]["buses"]["chassis"]["error_frames"] == 1
 
 
@@ -240,7 +248,9 @@ async def test_one_unopenable_bus_degrades_but_the_other_runs(
     async with agent(config) as supervisor:
         decoded = supervisor.bus.subscribe("can/chassis/decoded/#", maxsize=10)
         module = await running(supervisor)
-        await until(lambda: "body: down" in details(supervisor)["reason"])
+        await wait_until(
+            lambda: "body: down" in details(supervisor)["reason"], what="the body bus reported down"
+        )
         assert "cannot open" in module.connections["body"].reason
         senders["chassis"].send(frame(257, bytes(8)))
         assert (await decoded.get()).payload.bus == "chassis"
@@ -257,7 +267,7 @@ async def test_no_bus_at_all_means_not_ready_and_backoff(tmp_path: Path) -> None
     }
     async with agent(config_for(tmp_path, [broken])) as supervisor:
         runner = supervisor.runners[NAME]
-        await until(lambda: runner.restarts >= 1, 10, "a retry")
+        await wait_until(lambda: runner.restarts >= 1, timeout=10, what="a retry")
         assert "no CAN bus could be opened" in runner.last_error
         assert runner.failures == 0  # not ready is retried, not counted as a failure
 
@@ -309,11 +319,20 @@ def test_bus_arguments_carry_kernel_filters_for_socketcan(tmp_path: Path) -> Non
     assert arguments["ignore_rx_error_frames"] is False
 
 
-def test_backoff_is_capped_and_jittered() -> None:
+def test_reconnect_backoff_is_capped_and_jittered(tmp_path: Path) -> None:
     import random
 
-    rng = random.Random(7)
-    delays = [backoff_delay(attempt, 0.5, 4.0, rng) for attempt in range(1, 12)]
+    from edge_agent.modules.can_reader.module import prepare_bus
+
+    bus = bus_entry("c", "x", BENCH_DBC)
+    config = config_for(tmp_path, [bus], reconnect_initial_s=0.5, reconnect_max_s=4.0)
+    settings = config.modules[NAME].config
+    context: Any = SimpleNamespace(clock=SystemClock())
+    bus_config = settings.buses[0]
+    connection = BusConnection(
+        bus_config, prepare_bus(bus_config).decoder, settings, context, rng=random.Random(7)
+    )
+    delays = [connection.backoff.delay(attempt) for attempt in range(1, 12)]
     assert all(0.25 <= delay <= 4.0 for delay in delays)
     assert max(delays[5:]) <= 4.0
     assert min(delays[5:]) >= 2.0
@@ -344,3 +363,17 @@ def test_bad_frames_are_logged_at_most_once_per_interval(tmp_path: Path) -> None
         ("warning", 4, 9),
     ]
     assert all(fields["kind"] == "undecodable frames" for _, fields in lines)
+
+
+async def test_a_bus_with_an_arxml_database_decodes(
+    tmp_path: Path, channels: dict[str, str], senders: dict[str, can.BusABC]
+) -> None:
+    config = config_for(tmp_path, [bus_entry("radar", channels["radar"], RADAR_ARXML)])
+    async with agent(config) as supervisor:
+        decoded = supervisor.bus.subscribe("can/+/decoded/#", maxsize=10)
+        await running(supervisor)
+        senders["radar"].send(frame(0x200, bytes([0x10, 0x02, 0x01]) + bytes(5)))
+        message = await decoded.get()
+        assert message.topic == "can/radar/decoded/RadarObject"
+        assert isinstance(message.payload, DecodedMessage)
+        assert message.payload.signals == {"ObjectDistance": 528, "ObjectValid": 1}

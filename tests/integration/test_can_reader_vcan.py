@@ -19,7 +19,7 @@ from edge_agent.modules.can_reader import CanReaderModule
 from edge_agent.sdnotify import SystemdNotifier
 from edge_agent.supervisor import Supervisor
 from fixtures.can_helpers import BENCH_DBC, frame
-from fixtures.waiting import until
+from fixtures.waiting import wait_until
 
 VCAN0 = Path("/sys/class/net/vcan0")
 pytestmark = [pytest.mark.socketcan, pytest.mark.timeout(300)]
@@ -57,7 +57,9 @@ async def test_vcan0_reader_uses_the_descriptor_kernel_filters_and_sends(tmp_pat
         decoded = supervisor.bus.subscribe("can/vcan/decoded/#", maxsize=100)
         raw = supervisor.bus.subscribe("can/vcan/raw", maxsize=100)
         runner = supervisor.runners["can-reader"]
-        await until(lambda: runner.state is ModuleState.RUNNING, 60, "can-reader running")
+        await wait_until(
+            lambda: runner.state is ModuleState.RUNNING, timeout=60, what="can-reader running"
+        )
         module = runner.module
         assert isinstance(module, CanReaderModule)
         bus_details = module.connections["vcan"].details()

@@ -15,11 +15,12 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from fixtures.waiting import wait_until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "localhost/edge-agent:test"
@@ -111,14 +112,21 @@ def test_image_runs_the_agent_and_answers_its_health_check(image: str, tmp_path:
         stderr=log,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
+        checks: list[subprocess.CompletedProcess[str]] = []
+
+        def ready() -> subprocess.CompletedProcess[str] | None:
             check = buildah("run", "--isolation", "chroot", container, "--", *health, check=False)
-            if check.returncode == 0 and "(ready)" in check.stdout:
-                break
+            checks.append(check)
             assert agent.poll() is None, (tmp_path / "agent.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, check.stdout + check.stderr
-            time.sleep(0.5)
+            return check if check.returncode == 0 and "(ready)" in check.stdout else None
+
+        check = wait_until_sync(
+            ready,
+            timeout=60,
+            what="the health check to say ready",
+            details=lambda: checks[-1].stdout + checks[-1].stderr,
+            poll_s=0.5,
+        )
         assert "pi-bench-1" in check.stdout
         whoami = buildah("run", "--isolation", "chroot", container, "--", "id", "-u").stdout
         assert whoami.strip() == "10001"

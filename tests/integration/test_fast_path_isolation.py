@@ -1,7 +1,8 @@
 """The fast path in its own process, with its own CAN socket, talking to a separate vehicle.
 
 Runs the real agent and the vehicle side as separate processes sharing a CAN channel through
-python-can's udp_multicast inside a network namespace the test creates (DESIGN section 11).
+python-can's udp_multicast inside a network namespace the test creates (so the multicast
+never reaches a real network).
 Timing is the benchmark's business (`edge-agent bench fastpath`); this proves the wiring.
 """
 
@@ -11,14 +12,19 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edge_agent.bench.fastpath import write_config
-from edge_agent.bench.netns import CHANNEL, NamespaceUnavailable, in_namespace, multicast_namespace
+from edge_agent.simulator.rig.fastpath_bench import write_config
+from edge_agent.simulator.rig.netns import (
+    CHANNEL,
+    NamespaceUnavailable,
+    in_namespace,
+    multicast_namespace,
+)
+from fixtures.waiting import wait_until_sync
 
 PYTHON = [sys.executable, "-P"]
 
@@ -50,11 +56,12 @@ def test_fast_path_process_brakes_for_a_vehicle_in_another_process(tmp_path: Pat
                 stderr=log,
             )
         try:
-            deadline = time.monotonic() + 30
-            while not health(state_dir).get("agent", {}).get("ready"):
+
+            def ready() -> bool:
                 assert agent.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "agent not ready"
-                time.sleep(0.05)
+                return bool(health(state_dir).get("agent", {}).get("ready"))
+
+            wait_until_sync(ready, timeout=30, what="the agent ready")
             fast_path = health(state_dir)["modules"]["fast-path"]
             child_pid = fast_path["details"]["pid"]
             assert child_pid != agent.pid
@@ -64,7 +71,7 @@ def test_fast_path_process_brakes_for_a_vehicle_in_another_process(tmp_path: Pat
                     [
                         *PYTHON,
                         "-m",
-                        "edge_agent.bench.radar_sender",
+                        "edge_agent.simulator.rig.radar_sender",
                         "--channel",
                         CHANNEL,
                         "--rate",
@@ -80,13 +87,15 @@ def test_fast_path_process_brakes_for_a_vehicle_in_another_process(tmp_path: Pat
             counts = json.loads(sender.stdout)
             # every radar frame is answered by one brake frame (a few may be in flight at the end)
             assert counts["brake_frames"] >= counts["radar_frames"] * 0.95
-            deadline = time.monotonic() + 5
-            while True:
-                details = health(state_dir)["modules"]["fast-path"]["details"]
-                if details.get("latency_ms", {}).get("count", 0) >= counts["radar_frames"] * 0.95:
-                    break
-                assert time.monotonic() < deadline, details
-                time.sleep(0.1)
+
+            def latency_counted() -> dict[str, Any] | None:
+                found: dict[str, Any] = health(state_dir)["modules"]["fast-path"]["details"]
+                counted = found.get("latency_ms", {}).get("count", 0)
+                return found if counted >= counts["radar_frames"] * 0.95 else None
+
+            details = wait_until_sync(
+                latency_counted, timeout=10, what="a latency for 95 % of the radar frames"
+            )
             assert details["stage"] == "none"
             assert details["fault"] == ""
             assert details["latency_ms"]["p50_ms"] > 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.bench.rig import Agent, agent_config, load_traffic
+from edge_agent.simulator.rig.agent import Agent, agent_config, load_traffic
 from fixtures.agent_rig import (
     Vehicle,
     agents,
@@ -25,9 +25,9 @@ from fixtures.agent_rig import (
     decisions,
     namespace,
     start_agent,
-    until,
 )
 from fixtures.disks import tmpfs
+from fixtures.waiting import wait_until_sync
 
 __all__ = ["agents", "namespace"]
 
@@ -62,12 +62,20 @@ def test_full_spool_disk_does_not_stop_braking_or_ingest(
     decided, vehicle_frames = decisions(agent), bus_frames(agent, "vehicle")
     powertrain = bus_frames(agent, "powertrain")
     vehicle = Vehicle(namespace, 14.0)
-    until(lambda: spool(agent).get("disk_full") is True, 15, "the spool to report disk_full")
+    wait_until_sync(
+        lambda: spool(agent).get("disk_full") is True,
+        timeout=15,
+        what="the spool to report disk_full",
+    )
     assert all_running(agent) == {}
     counts = vehicle.result()
     load.wait(timeout=30)
     assert counts["brake_frames"] >= 0.95 * counts["radar_frames"], counts
-    until(lambda: decisions(agent) - decided >= 0.95 * counts["radar_frames"], 5, "decisions")
+    wait_until_sync(
+        lambda: decisions(agent) - decided >= 0.95 * counts["radar_frames"],
+        timeout=5,
+        what="decisions",
+    )
     assert bus_frames(agent, "vehicle") - vehicle_frames >= 0.9 * 1.5 * counts["radar_frames"]
     assert bus_frames(agent, "powertrain") - powertrain >= 0.9 * 3000 * 14
     assert all_running(agent) == {}
@@ -76,7 +84,9 @@ def test_full_spool_disk_does_not_stop_braking_or_ingest(
     # The next append finds room again (the vehicle is gone: drive telemetry from the load).
     load = subprocess.Popen(load_traffic(namespace, 3000, 10), stdout=subprocess.DEVNULL)
     try:
-        until(lambda: spool(agent).get("disk_full") is False, 10, "disk_full to clear")
+        wait_until_sync(
+            lambda: spool(agent).get("disk_full") is False, timeout=10, what="disk_full to clear"
+        )
     finally:
         load.kill()
         load.wait()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.bench.rig import Agent, agent_config
+from edge_agent.simulator.rig.agent import Agent, agent_config
 from fixtures.agent_rig import (
     Vehicle,
     agents,
@@ -25,8 +25,8 @@ from fixtures.agent_rig import (
     decisions,
     namespace,
     start_agent,
-    until,
 )
+from fixtures.waiting import wait_until_sync
 
 __all__ = ["agents", "namespace"]
 
@@ -61,12 +61,20 @@ def test_wall_clock_jumps_leave_the_agent_working(
             decided = decisions(agent)
             beats = details(agent, "heartbeat").get("beats", 0)
             batches = details(agent, "telemetry").get("batches", 0)
-            until(lambda d=decided: decisions(agent) - d >= 300, 10, f"decisions at {shift}")
-            until(
-                lambda b=beats: details(agent, "heartbeat")["beats"] >= b + 2, 10, f"beats {shift}"
+            wait_until_sync(
+                lambda d=decided: decisions(agent) - d >= 300,
+                timeout=10,
+                what=f"decisions at {shift}",
             )
-            until(
-                lambda b=batches: details(agent, "telemetry")["batches"] > b, 10, f"batch {shift}"
+            wait_until_sync(
+                lambda b=beats: details(agent, "heartbeat")["beats"] >= b + 2,
+                timeout=10,
+                what=f"beats {shift}",
+            )
+            wait_until_sync(
+                lambda b=batches: details(agent, "telemetry")["batches"] > b,
+                timeout=10,
+                what=f"batch {shift}",
             )
             assert all_running(agent) == {}, shift
             wall_seen.append(agent.health()["agent"]["updated_at"] - time.time())

@@ -4,8 +4,10 @@ Two busy-loop processes (one per CPU of the test machine) compete with a real ag
 telemetry queue holds only 10 decoded messages while a second bus carries 5,000 frames/s.
 Pass: telemetry drops the oldest messages and counts them (the module's ``dropped`` and the
 bus subscription's counter, policy drop-oldest); the fast path answers at least 95 % of
-the radar frames with a brake-request frame, healthy and within its 10 ms p99 budget;
-every module stays running.
+the radar frames with a brake-request frame and measures every decision; every module stays
+running. Whether its p99 stays within the 10 ms budget under this load is a timing figure:
+``edge-agent bench fastpath`` measures it (phase ``loaded_cpu_starved``) against a baseline
+in the same run (docs/benchmarks.md); a test does not fail because the machine was slow.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.bench.rig import Agent, agent_config, load_traffic
+from edge_agent.simulator.rig.agent import Agent, agent_config, load_traffic
 from fixtures.agent_rig import (
     Vehicle,
     agents,
@@ -25,8 +27,8 @@ from fixtures.agent_rig import (
     decisions,
     namespace,
     start_agent,
-    until,
 )
+from fixtures.waiting import wait_until_sync
 
 __all__ = ["agents", "namespace"]
 
@@ -46,11 +48,16 @@ def test_cpu_hogs_starve_telemetry_not_the_fast_path(
     before = decisions(agent)
     vehicle = Vehicle(namespace, 12.0)
     try:
-        # Mid-run, under the hogs: healthy, deciding, within its latency budget.
-        until(lambda: decisions(agent) - before >= 500, 20, "500 decisions under the hogs")
+        # Mid-run, under the hogs: deciding, and measuring each decision.
+        wait_until_sync(
+            lambda: decisions(agent) - before >= 500,
+            timeout=20,
+            what="500 decisions under the hogs",
+        )
         fast_path = agent.module("fast-path")
-        assert fast_path["ok"], (fast_path["reason"], fast_path["details"])
-        assert fast_path["details"]["latency_ms"]["p99_ms"] <= 10.0, fast_path["details"]
+        assert fast_path["state"] == "running", fast_path
+        assert fast_path["details"]["fault"] == "", fast_path["details"]  # fresh radar data
+        assert fast_path["details"]["latency_ms"]["count"] > 0, fast_path["details"]
         assert all_running(agent) == {}
         counts = vehicle.result()
         load.wait(timeout=30)
@@ -61,7 +68,11 @@ def test_cpu_hogs_starve_telemetry_not_the_fast_path(
             hog.kill()
             hog.wait()
     assert counts["brake_frames"] >= 0.95 * counts["radar_frames"], counts
-    until(lambda: decisions(agent) - before >= 0.95 * counts["radar_frames"], 5, "decisions")
+    wait_until_sync(
+        lambda: decisions(agent) - before >= 0.95 * counts["radar_frames"],
+        timeout=5,
+        what="decisions",
+    )
     telemetry = agent.module("telemetry")["details"]
     assert telemetry["dropped"] > 0, telemetry
     inbox = [s for s in agent.health()["bus"] if s["name"] == "telemetry.decoded"]

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.bench.netns import in_namespace
-from edge_agent.bench.rig import Agent, agent_config, namespace_broker
-from fixtures.agent_rig import Vehicle, agents, all_running, namespace, start_agent, until
+from edge_agent.simulator.rig.agent import Agent, agent_config, namespace_broker
+from edge_agent.simulator.rig.netns import in_namespace
+from fixtures.agent_rig import Vehicle, agents, all_running, namespace, start_agent
+from fixtures.waiting import wait_until_sync
 
 __all__ = ["agents", "namespace"]
 
@@ -90,19 +91,31 @@ def test_link_cut_spools_then_drains_without_loss(
             assert recorder.stdout.readline().strip() == "ready"
             config = agent_config(tmp_path / "state", broker_port=port, broker_host=CLOUD_ADDRESS)
             agent = start_agent(agents, namespace, tmp_path, config)
-            until(lambda: link_state(agent) == "online", 15, "the link to come up")
+            wait_until_sync(
+                lambda: link_state(agent) == "online", timeout=15, what="the link to come up"
+            )
             vehicle = Vehicle(namespace, 22.0)
-            until(
-                lambda: agent.module("telemetry")["details"].get("batches", 0) >= 2, 10, "batches"
+            wait_until_sync(
+                lambda: agent.module("telemetry")["details"].get("batches", 0) >= 2,
+                timeout=10,
+                what="batches",
             )
             ip("-n", namespace, "link", "set", link, "down")
-            until(lambda: link_state(agent) == "offline", 20, "the link to be noticed down")
-            until(lambda: spooled(agent) >= 4, 20, "batches to pile up in the spool")
+            wait_until_sync(
+                lambda: link_state(agent) == "offline",
+                timeout=20,
+                what="the link to be noticed down",
+            )
+            wait_until_sync(
+                lambda: spooled(agent) >= 4, timeout=20, what="batches to pile up in the spool"
+            )
             assert all_running(agent) == {}
             ip("-n", namespace, "link", "set", link, "up")
-            until(lambda: link_state(agent) == "online", 20, "the link to come back")
+            wait_until_sync(
+                lambda: link_state(agent) == "online", timeout=20, what="the link to come back"
+            )
             vehicle.result()
-            until(lambda: spooled(agent) == 0, 20, "the spool to drain")
+            wait_until_sync(lambda: spooled(agent) == 0, timeout=20, what="the spool to drain")
             made = agent.module("telemetry")["details"]["batches"]
             agent.stop()  # a stop flushes partial batches into the spool: count before it
         finally:

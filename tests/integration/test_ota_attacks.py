@@ -20,7 +20,8 @@ from tuf.api.metadata import Metadata, Snapshot, TargetFile, Targets
 
 from edge_agent.ota.repo import target_path
 from fixtures.ota_scene import Scene
-from fixtures.ota_world import make_bundle, make_hostile_bundle, wait_for
+from fixtures.ota_world import make_bundle, make_hostile_bundle
+from fixtures.waiting import wait_until_sync
 
 
 @pytest.fixture
@@ -50,7 +51,9 @@ def attack(scene: Scene, version: str, code: str, reason: str) -> None:
     record = scene.log()[-1]
     assert (record["job_id"], record["result"], record["code"]) == (job, "failed", code)
     assert reason in record["reason"]
-    wait_for(lambda: any(s.get("code") == code for s in scene.statuses(job)), what="status")
+    wait_until_sync(
+        lambda: any(s.get("code") == code for s in scene.statuses(job)), timeout=20.0, what="status"
+    )
     after = scene.wait_running("1.0.0")
     assert after["pid"] == before["pid"]
     assert scene.systemd.starts == starts

@@ -2,8 +2,9 @@
 the state machine resumes (ending committed) or finishes the rollback it was in.
 
 The agent holds for a while right after it has durably entered the phase under test (the
-``fault_injection_hold_s`` option); the test then takes the hold out of agent.toml, so the
-restarted agent does not hold again, and kills the agent with SIGKILL. The systemd stand-in
+test rig's installer, ``fixtures.ota_holding``, with its ``hold_s`` option); the test then
+takes the hold out of agent.toml, so the restarted agent does not hold again, and kills the
+agent with SIGKILL. The systemd stand-in
 restarts ``ota/current/bin/edge-agent``.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.ota_scene import Scene
-from fixtures.ota_world import wait_for
+from fixtures.waiting import wait_until_sync
 
 HOLD_S = 60.0
 
@@ -30,7 +31,7 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
 def kill_in(scene: Scene, phase: str, job: str) -> None:
     """Wait until the agent holds in ``phase``, drop the hold from the config, kill -9."""
     scene.wait_state(f"phase {phase}", job_id=job, phase=phase)
-    scene.configure(fault_injection_hold_s={})
+    scene.configure(hold_s={})
     scene.systemd.kill9()
 
 
@@ -39,7 +40,7 @@ def kill_in(scene: Scene, phase: str, job: str) -> None:
 )
 def test_kill9_before_the_trial_resumes_and_commits(scene: Scene, phase: str) -> None:
     scene.release("2.0.0")
-    scene.configure(fault_injection_hold_s={phase: HOLD_S})
+    scene.configure(hold_s={phase: HOLD_S})
     scene.start()
     job = scene.send_job("2.0.0")
     kill_in(scene, phase, job)
@@ -57,7 +58,11 @@ def test_kill9_in_the_middle_of_the_download_resumes_with_range(scene: Scene) ->
     scene.start()
     job = scene.send_job("2.0.0")
     part = scene.state_dir / "ota" / "downloads"
-    wait_for(lambda: any(p.stat().st_size > 100_000 for p in part.glob("*.part")), what="bytes")
+    wait_until_sync(
+        lambda: any(p.stat().st_size > 100_000 for p in part.glob("*.part")),
+        timeout=20.0,
+        what="bytes",
+    )
     scene.server.target_mode = "normal"
     scene.systemd.kill9()
 
@@ -86,12 +91,12 @@ def test_kill9_during_the_trial_boot_counts_the_attempt_and_commits(scene: Scene
 
 def test_kill9_after_commit_was_saved_finishes_the_commit(scene: Scene) -> None:
     scene.release("2.0.0")
-    scene.configure(fault_injection_hold_s={"committed": HOLD_S})
+    scene.configure(hold_s={"committed": HOLD_S})
     scene.start()
     job = scene.send_job("2.0.0")
     state = scene.wait_state("commit saved", job_id=job, phase="committed", finalised=False)
     assert state["floor_version"] == "2.0.0"
-    scene.configure(fault_injection_hold_s={})
+    scene.configure(hold_s={})
     scene.systemd.kill9()
 
     scene.wait_state("finalised", job_id=job, phase="committed", finalised=True)
@@ -101,12 +106,12 @@ def test_kill9_after_commit_was_saved_finishes_the_commit(scene: Scene) -> None:
 
 def test_kill9_in_the_middle_of_a_rollback_finishes_it(scene: Scene) -> None:
     scene.release("2.0.0", env={"OTA_BENCH_FAIL": "1"})
-    scene.configure(fault_injection_hold_s={"rolled-back": HOLD_S}, gate={"timeout_s": 3.0})
+    scene.configure(hold_s={"rolled-back": HOLD_S}, gate={"timeout_s": 3.0})
     scene.start()
     job = scene.send_job("2.0.0")
     scene.wait_state("rollback saved", timeout=40, job_id=job, phase="rolled-back", finalised=False)
     assert (scene.state_dir / "ota" / "current").readlink() == Path("slots/b")
-    scene.configure(fault_injection_hold_s={})
+    scene.configure(hold_s={})
     scene.systemd.kill9()
 
     state = scene.wait_state("finalised", job_id=job, phase="rolled-back", finalised=True)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from fixtures.ota_scene import Scene
-from fixtures.ota_world import RESTART_STATUS, wait_for
+from fixtures.ota_world import RESTART_STATUS
+from fixtures.waiting import wait_until_sync
 
 
 @pytest.fixture
@@ -44,8 +45,9 @@ def test_happy_path_installs_restarts_into_new_slot_and_commits(scene: Scene) ->
         ("1.0.0", "2.0.0", "committed")
     ]
     expected = {"downloading", "downloaded", "verified", "installed", "switched", "committed"}
-    wait_for(
+    wait_until_sync(
         lambda: expected <= {s["phase"] for s in scene.statuses(job)},
+        timeout=20.0,
         what="every phase on ota/status",
     )
     status = scene.cli_status()
@@ -74,7 +76,11 @@ def test_version_failing_the_health_gate_is_rolled_back(scene: Scene) -> None:
         "rolled-back",
     )
     assert "health gate not passed" in record["reason"]
-    wait_for(lambda: any(s["phase"] == "rolled-back" for s in scene.statuses(job)))
+    wait_until_sync(
+        lambda: any(s["phase"] == "rolled-back" for s in scene.statuses(job)),
+        timeout=20.0,
+        what="the rolled-back status",
+    )
 
 
 def test_job_while_driving_waits_then_activates_when_parked(scene: Scene) -> None:
@@ -84,14 +90,19 @@ def test_job_while_driving_waits_then_activates_when_parked(scene: Scene) -> Non
     job = scene.send_job("2.0.0")
 
     waiting = scene.wait_state("waiting", job_id=job, phase="installed")
-    wait_for(lambda: scene.state().get("waiting", "").startswith("waiting: vehicle moving"))
+    wait_until_sync(
+        lambda: scene.state().get("waiting", "").startswith("waiting: vehicle moving"),
+        timeout=20.0,
+        what="the vehicle-moving hold",
+    )
     assert scene.state()["waiting"] == "waiting: vehicle moving (speed 42.0 km/h)"
     assert waiting["phase"] == "installed"
-    wait_for(
+    wait_until_sync(
         lambda: any(
             s.get("waiting") == "waiting: vehicle moving (speed 42.0 km/h)"
             for s in scene.statuses(job)
         ),
+        timeout=20.0,
         what="the waiting status on ota/status",
     )
     assert (scene.state_dir / "ota" / "current").readlink() == Path("slots/a")

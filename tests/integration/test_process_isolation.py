@@ -15,7 +15,7 @@ from edge_agent.bus import Message
 from edge_agent.config import validate_config
 from edge_agent.module_api import ModuleState
 from edge_agent.supervisor import Supervisor
-from fixtures.waiting import until as _until
+from fixtures.waiting import wait_until
 
 
 def _config(tmp_path: Path, **modules: dict[str, Any]) -> Any:
@@ -55,17 +55,21 @@ async def test_module_runs_in_its_own_process_and_round_trips_the_bus(tmp_path: 
     supervisor = Supervisor(config)
     agent = asyncio.create_task(supervisor.run())
     runner = supervisor.runners["echo"]
-    await _until(lambda: runner.state is ModuleState.RUNNING)
+    await wait_until(lambda: runner.state is ModuleState.RUNNING, what="the echo module running")
     reply = await _echo(supervisor, {"n": 1})
     child_pid = reply.payload["pid"]
     assert child_pid != os.getpid()
     assert reply.payload["echo"] == {"n": 1}
     assert reply.sender == "echo"
-    await _until(
-        lambda: supervisor.snapshot()["modules"]["echo"]["details"].get("child_pid") == child_pid
+    await wait_until(
+        lambda: supervisor.snapshot()["modules"]["echo"]["details"].get("child_pid") == child_pid,
+        what="the child's pid in health",
     )
     # the child's upstream queue is bounded and its drops are reported
-    await _until(lambda: "upstream_dropped" in supervisor.snapshot()["modules"]["echo"]["details"])
+    await wait_until(
+        lambda: "upstream_dropped" in supervisor.snapshot()["modules"]["echo"]["details"],
+        what="the child's drop counter in health",
+    )
     assert supervisor.snapshot()["modules"]["echo"]["details"]["upstream_dropped"] == 0
     ok, _ = supervisor.alive()
     assert ok
@@ -82,10 +86,13 @@ async def test_killed_child_is_restarted_by_policy(tmp_path: Path) -> None:
     supervisor = Supervisor(config)
     agent = asyncio.create_task(supervisor.run())
     runner = supervisor.runners["echo"]
-    await _until(lambda: runner.state is ModuleState.RUNNING)
+    await wait_until(lambda: runner.state is ModuleState.RUNNING, what="the echo module running")
     first_pid = (await _echo(supervisor, 1)).payload["pid"]
     os.kill(first_pid, signal.SIGKILL)
-    await _until(lambda: runner.restarts == 1 and runner.state is ModuleState.RUNNING)
+    await wait_until(
+        lambda: runner.restarts == 1 and runner.state is ModuleState.RUNNING,
+        what="the echo module restarted and running",
+    )
     assert "child process exited" in runner.last_error
     second_pid = (await _echo(supervisor, 2)).payload["pid"]
     assert second_pid != first_pid
@@ -105,9 +112,9 @@ async def test_failure_inside_the_child_is_reported_with_its_reason(tmp_path: Pa
     supervisor = Supervisor(config)
     agent = asyncio.create_task(supervisor.run())
     runner = supervisor.runners["echo"]
-    await _until(lambda: runner.state is ModuleState.RUNNING)
+    await wait_until(lambda: runner.state is ModuleState.RUNNING, what="the module running")
     await _echo(supervisor, "boom")
-    await _until(lambda: runner.state is ModuleState.FAILED)
+    await wait_until(lambda: runner.state is ModuleState.FAILED, what="the module failed")
     assert "asked to fail" in runner.last_error
     supervisor.request_stop()
     assert await asyncio.wait_for(agent, 10) == 0
@@ -126,7 +133,7 @@ async def test_child_that_never_gets_ready_is_stopped_at_the_start_limit(tmp_pat
     supervisor = Supervisor(config)
     agent = asyncio.create_task(supervisor.run())
     runner = supervisor.runners["slow"]
-    await _until(lambda: runner.state is ModuleState.FAILED)
+    await wait_until(lambda: runner.state is ModuleState.FAILED, what="the module failed")
     assert "readiness" in runner.last_error
     supervisor.request_stop()
     assert await asyncio.wait_for(agent, 10) == 0
@@ -141,7 +148,7 @@ async def test_child_keeps_running_while_the_agent_loop_is_blocked(
     supervisor = Supervisor(config)
     agent = asyncio.create_task(supervisor.run())
     runner = supervisor.runners["echo"]
-    await _until(lambda: runner.state is ModuleState.RUNNING)
+    await wait_until(lambda: runner.state is ModuleState.RUNNING, what="the echo module running")
     child_pid = (await _echo(supervisor, 0)).payload["pid"]
     time.sleep(blocked_s)  # block the agent's event loop on purpose
     assert _pid_alive(child_pid)

@@ -119,6 +119,46 @@ def test_a_request_that_is_not_refreshed_times_out(
     assert session.result().brake_activations == 1
 
 
+def test_the_first_partial_and_full_brake_are_stamped_in_simulated_time(
+    buses: tuple[can.BusABC, can.BusABC],
+) -> None:
+    """The grid report's first partial and first full brake: when each stage was first asked."""
+    vehicle, agent = buses
+    session = SimulatorSession(get_scenario("ccrs-80"), vehicle, epoch=0.0)
+    agent.send(_brake_frame(0.0, 1, 0))  # a warning is no brake
+    session.advance(0.5)
+    warned = session.result()
+    assert (warned.first_partial_brake_s, warned.first_full_brake_s) == (None, None)
+    partial_at = session.time_s
+    agent.send(_brake_frame(4.0, 2, 1))
+    session.step()
+    session.advance(0.3)
+    full_at = session.time_s
+    agent.send(_brake_frame(9.0, 3, 2))
+    session.step()
+    session.advance(0.1)
+    agent.send(_brake_frame(4.0, 2, 3))  # back to partial, then partial again: stamps stay
+    session.step()
+    result = session.result()
+    assert result.first_partial_brake_s == pytest.approx(partial_at)
+    assert result.first_full_brake_s == pytest.approx(full_at)
+    assert full_at - partial_at == pytest.approx(session.tick_s + 0.3)
+
+
+def test_a_full_brake_straight_away_is_also_the_first_partial(
+    buses: tuple[can.BusABC, can.BusABC],
+) -> None:
+    vehicle, agent = buses
+    session = SimulatorSession(get_scenario("ccrs-80"), vehicle, epoch=0.0)
+    session.advance(1.0)
+    at = session.time_s
+    agent.send(_brake_frame(9.0, 3, 0))
+    session.step()
+    result = session.result()
+    assert result.first_partial_brake_s == pytest.approx(at)
+    assert result.first_full_brake_s == pytest.approx(at)
+
+
 def test_bad_brake_frames_are_counted_and_ignored(buses: tuple[can.BusABC, can.BusABC]) -> None:
     vehicle, agent = buses
     session = SimulatorSession(get_scenario("ccrs-80"), vehicle, epoch=0.0)
@@ -149,7 +189,7 @@ def test_latency_hook_sees_each_request_with_the_last_radar_frame(
     for event in events:
         assert event.last_radar_sent_monotonic is not None
         assert event.last_radar_sim_time_s is not None
-        assert 0.0 <= event.received_monotonic - event.last_radar_sent_monotonic < 1.0
+        assert event.received_monotonic >= event.last_radar_sent_monotonic
         assert 0.0 <= event.sim_time_s - event.last_radar_sim_time_s <= 0.02 + 1e-9
         assert event.stage in (2, 3)
 
@@ -161,7 +201,7 @@ def test_paced_run_follows_the_wall_clock(buses: tuple[can.BusABC, can.BusABC]) 
     result = run_paced(session, speed=10.0)
     elapsed = time.monotonic() - start
     assert result.duration_s == pytest.approx(1.0)
-    assert 0.095 <= elapsed < 2.0
+    assert elapsed >= 0.095, "1 s of scenario at 10x must take 0.1 s of wall time, not less"
 
 
 def test_paced_run_takes_requests_while_it_waits(buses: tuple[can.BusABC, can.BusABC]) -> None:

@@ -16,6 +16,7 @@ from edge_agent.spool import (
     SpoolLocked,
     SpoolPriority,
 )
+from fixtures.waiting import wait_until
 
 
 async def test_concurrent_appends_are_group_committed_and_all_durable(tmp_path: Path) -> None:
@@ -87,10 +88,10 @@ async def test_the_request_queue_is_bounded(tmp_path: Path) -> None:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(Spool, "append_many", held)
             tasks = [asyncio.create_task(spool.append("s", b"x")) for _ in range(50)]
-            deadline = asyncio.get_running_loop().time() + 10
-            while not (in_worker.is_set() and spool._slots.locked()):
-                assert asyncio.get_running_loop().time() < deadline
-                await asyncio.sleep(0)
+            await wait_until(
+                lambda: in_worker.is_set() and spool._slots.locked(),
+                what="a request held in the worker and every slot taken",
+            )
             # Four requests hold the four slots; the other 46 producers wait for room.
             assert spool._queue.qsize() <= 4
             assert not any(task.done() for task in tasks)
@@ -106,7 +107,7 @@ async def test_a_cancelled_append_still_completes_and_frees_its_slot(tmp_path: P
     spool = await AsyncSpool.open(tmp_path / "spool.db", queue_size=2)
     try:
         task = asyncio.create_task(spool.append("s", b"cancelled"))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn: the append takes its slot, then is cancelled
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from spool_helpers import ManualClock
+from spool_helpers import BootClock
 
 from edge_agent.spool import (
     AppendRequest,
@@ -86,7 +86,7 @@ def test_released_records_go_out_again_before_newer_ones(path: Path) -> None:
 
 
 def test_stale_leases_are_released_after_the_timeout(path: Path) -> None:
-    clock = ManualClock()
+    clock = BootClock()
     policy = SpoolPolicy(lease_timeout=30.0)
     with Spool(path, policy, now=clock.now, monotonic=clock.monotonic) as spool:
         spool.append("s", b"a")

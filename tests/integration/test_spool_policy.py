@@ -5,16 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from spool_helpers import ManualClock, telemetry_batch
+from spool_helpers import BootClock, telemetry_batch
 
-from edge_agent.batch import decode_batch, downsample_encoded
-from edge_agent.spool import AppendRequest, Spool, SpoolPolicy, SpoolPriority
+from edge_agent.modules.telemetry.batch import decode_batch
+from edge_agent.modules.telemetry.transforms import batch_transforms
+from edge_agent.spool import AppendRequest, DegradeHook, Spool, SpoolPolicy, SpoolPriority
+from edge_agent.streams import StreamRegistry
 
 EVENTS = SpoolPriority.EVENTS
 CONTROL = SpoolPriority.CONTROL
 HIGH = SpoolPriority.TELEMETRY_HIGH
 LOW = SpoolPriority.TELEMETRY_LOW
 OVERHEAD = 64
+
+
+def telemetry_streams() -> StreamRegistry:
+    """What the agent hands the spool once telemetry registered its batch transforms.
+
+    These tests name streams without the ``telemetry/`` prefix, so the batch transforms are
+    registered for every stream (``#``).
+    """
+    streams = StreamRegistry()
+    streams.register("#", batch_transforms(boot_id=""))
+    return streams
 
 
 def cost(size: int) -> int:
@@ -112,10 +125,14 @@ def test_too_large_records_are_refused(tmp_path: Path) -> None:
 
 
 def test_ttl_expires_per_priority_with_an_injected_clock(tmp_path: Path) -> None:
-    clock = ManualClock()
+    clock = BootClock()
     ttls = {LOW: 60.0, HIGH: 600.0}
     with Spool(
-        tmp_path / "s.db", policy(10**6, ttls=ttls), now=clock.now, monotonic=clock.monotonic
+        tmp_path / "s.db",
+        policy(10**6, ttls=ttls),
+        now=clock.now,
+        monotonic=clock.monotonic,
+        age_clock=clock.ages(),
     ) as spool:
         spool.append("low", b"old-low", priority=LOW)
         spool.append("high", b"old-high", priority=HIGH)
@@ -132,12 +149,13 @@ def test_ttl_expires_per_priority_with_an_injected_clock(tmp_path: Path) -> None
 
 
 def test_leased_records_are_neither_degraded_nor_expired(tmp_path: Path) -> None:
-    clock = ManualClock()
+    clock = BootClock()
     with Spool(
         tmp_path / "s.db",
         policy(cost(10) * 3, ttls={LOW: 10.0}),
         now=clock.now,
         monotonic=clock.monotonic,
+        age_clock=clock.ages(),
     ) as spool:
         spool.append("low", b"in-flight!", priority=LOW)
         (leased,) = spool.lease(1)
@@ -151,7 +169,8 @@ def test_leased_records_are_neither_degraded_nor_expired(tmp_path: Path) -> None
 def test_the_degrade_hook_halves_batches_before_any_is_dropped(tmp_path: Path) -> None:
     batches = [telemetry_batch(i, samples=200) for i in range(12)]
     budget = sum(cost(len(b)) for b in batches[:8])
-    with Spool(tmp_path / "s.db", policy(budget), degrade=downsample_encoded) as spool:
+    degrade = telemetry_streams().degrade
+    with Spool(tmp_path / "s.db", policy(budget), degrade=degrade) as spool:
         for batch in batches:
             assert spool.append("chassis", batch, priority=LOW).stored
         stats = spool.stats()
@@ -167,12 +186,12 @@ def test_the_degrade_hook_halves_batches_before_any_is_dropped(tmp_path: Path) -
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("hook", [downsample_encoded, None], ids=["downsample", "thin"])
+@pytest.mark.parametrize("hook", [telemetry_streams().degrade, None], ids=["downsample", "thin"])
 def test_ten_minutes_offline_at_an_accelerated_clock_stay_inside_the_cap(
-    tmp_path: Path, hook: object
+    tmp_path: Path, hook: DegradeHook | None
 ) -> None:
     """One batch per second per telemetry class, state every 10 s, an event every 30 s."""
-    clock = ManualClock()
+    clock = BootClock()
     cap = 400_000
     spool_policy = SpoolPolicy(
         max_bytes=cap,
@@ -185,7 +204,8 @@ def test_ten_minutes_offline_at_an_accelerated_clock_stay_inside_the_cap(
         spool_policy,
         now=clock.now,
         monotonic=clock.monotonic,
-        degrade=hook,  # type: ignore[arg-type]
+        age_clock=clock.ages(),
+        degrade=hook,
     ) as spool:
         first_low_drop_saw_downsampling = None
         for second in range(600):

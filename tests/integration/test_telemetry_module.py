@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
-from edge_agent.batch import decode_batch
+from spool_helpers import telemetry_batch
+
+from edge_agent.agent_topics import APPLY_DESIRED_TOPIC
 from edge_agent.can.types import DecodedMessage, decoded_topic
+from edge_agent.clock import Clock, ManualClock
 from edge_agent.config import validate_config
 from edge_agent.module_api import ModuleState
+from edge_agent.modules.telemetry.batch import decode_batch
+from edge_agent.spool import SpoolPriority
 from edge_agent.supervisor import Supervisor
-from edge_agent.supervisor.services import APPLY_DESIRED_TOPIC
-from fixtures.waiting import until
+from fixtures.clock import next_sleep
+from fixtures.waiting import wait_until
 
 T0 = 1_800_000_000.0
 
@@ -48,16 +52,21 @@ def telemetry_options(**overrides: Any) -> dict[str, Any]:
     return options
 
 
-async def started(tmp_path: Path, options: dict[str, Any]) -> tuple[Supervisor, asyncio.Task[int]]:
+async def started(
+    tmp_path: Path, options: dict[str, Any], clock: Clock | None = None
+) -> tuple[Supervisor, asyncio.Task[int]]:
     config = validate_config(
         {
             "agent": {"vehicle_id": "tel-1", "state_dir": str(tmp_path)},
             "modules": {"telemetry": {"config": options}},
         }
     )
-    supervisor = Supervisor(config)
+    supervisor = Supervisor(config, clock=clock)
     task = asyncio.create_task(supervisor.run())
-    await until(lambda: supervisor.runners["telemetry"].state is ModuleState.RUNNING)
+    await wait_until(
+        lambda: supervisor.runners["telemetry"].state is ModuleState.RUNNING,
+        what="the telemetry module running",
+    )
     return supervisor, task
 
 
@@ -83,14 +92,22 @@ async def drive(supervisor: Supervisor, seconds: float, brake_at: float | None =
 async def spooled(
     supervisor: Supervisor, expected_streams: set[str], timeout: float = 10.0
 ) -> dict[str, list[Any]]:
-    assert supervisor.spool is not None
+    """Records leased from the spool, by stream, once every expected stream has one."""
+    spool = supervisor.spool
+    assert spool is not None
     by_stream: dict[str, list[Any]] = {}
-    deadline = time.monotonic() + timeout
-    while not expected_streams <= set(by_stream):
-        assert time.monotonic() < deadline, by_stream.keys()
-        for record in await supervisor.spool.lease(100):
+
+    async def every_stream_spooled() -> bool:
+        for record in await spool.lease(100):
             by_stream.setdefault(record.stream, []).append(record)
-        await asyncio.sleep(0.05)
+        return expected_streams <= set(by_stream)
+
+    await wait_until(
+        every_stream_spooled,
+        timeout=timeout,
+        what=f"batches of {sorted(expected_streams)} in the spool",
+        poll_s=0.05,
+    )
     return by_stream
 
 
@@ -109,6 +126,35 @@ async def test_streams_become_durable_batches_that_decode(tmp_path: Path) -> Non
     # periodic at 0.1 s over 10 ms readings: every 10th reading
     gaps = [b - a for a, b in zip(speeds[0].offsets, speeds[0].offsets[1:], strict=False)]
     assert all(gap >= 99 for gap in gaps), gaps  # ms ticks
+    supervisor.request_stop()
+    assert await task == 0
+
+
+async def test_a_quiet_stream_is_cut_when_its_batch_ages_out(
+    tmp_path: Path, manual_clock: ManualClock
+) -> None:
+    # Sample times start at monotonic 1000 s, where the manual clock starts too.
+    options = telemetry_options(batch_max_samples=100_000, batch_max_age_s=60)
+    supervisor, task = await started(tmp_path, options, clock=manual_clock)
+    module = supervisor.runners["telemetry"].module
+    assert supervisor.spool is not None
+    await drive(supervisor, 1.0)
+    await wait_until(lambda: module.counters["samples"] > 0, what="samples collected")
+    assert await next_sleep(manual_clock, what="the age check waiting") > 0
+
+    async def age_check_ran(seconds: float) -> None:
+        # The check wakes, looks at the buffers and sleeps again on the clock.
+        assert manual_clock.advance(seconds) == 1
+        await wait_until(lambda: manual_clock.sleepers == 1, what="the age check done")
+
+    await age_check_ran(59.5)  # the first sample is 59.5 s old: not yet
+    details = supervisor.snapshot()["modules"]["telemetry"]["details"]
+    assert details["buffered"] > 0
+    assert details["batches"] == 0
+    await age_check_ran(1.0)  # 60.5 s: cut
+    records = await spooled(supervisor, {"telemetry/chassis"})
+    assert len(records["telemetry/chassis"]) == 1
+    assert module.counters["batches"] == 1
     supervisor.request_stop()
     assert await task == 0
 
@@ -159,7 +205,10 @@ async def test_reconfigured_in_place_without_restart(tmp_path: Path) -> None:
 async def test_partial_batches_are_flushed_to_the_spool_on_stop(tmp_path: Path) -> None:
     supervisor, task = await started(tmp_path, telemetry_options(batch_max_samples=100_000))
     await drive(supervisor, 1.0)
-    await until(lambda: supervisor.runners["telemetry"].module.counters["samples"] > 0)
+    await wait_until(
+        lambda: supervisor.runners["telemetry"].module.counters["samples"] > 0,
+        what="samples collected",
+    )
     supervisor.request_stop()
     assert await task == 0
     from edge_agent.spool import Spool
@@ -170,3 +219,45 @@ async def test_partial_batches_are_flushed_to_the_spool_on_stop(tmp_path: Path) 
     finally:
         spool.close()
     assert "telemetry/chassis" in streams
+
+
+async def test_the_agent_spool_shrinks_telemetry_with_the_transform_telemetry_registered(
+    tmp_path: Path,
+) -> None:
+    # The supervisor and the spool know no batch format: the spool degrades a record through
+    # the stream registry, where the running telemetry module put the batch transforms.
+    config = validate_config(
+        {
+            "agent": {"vehicle_id": "tel-1", "state_dir": str(tmp_path)},
+            "spool": {"max_mb": 0.1, "reserve_mb": 0},
+            "modules": {"telemetry": {"config": telemetry_options()}},
+        }
+    )
+    supervisor = Supervisor(config)
+    task = asyncio.create_task(supervisor.run())
+    try:
+        await wait_until(
+            lambda: supervisor.runners["telemetry"].state is ModuleState.RUNNING,
+            what="the telemetry module running",
+        )
+        assert supervisor.spool is not None
+        assert supervisor.streams.restamp_for("telemetry/cabin") is not None
+        assert supervisor.streams.transforms_for("events") is None
+        for sequence in range(120):
+            for stream in ("telemetry/cabin", "diag/cabin"):
+                result = await supervisor.spool.append(
+                    stream, telemetry_batch(sequence), priority=SpoolPriority.TELEMETRY_LOW
+                )
+                assert result.stored
+        records = await supervisor.spool.lease(1000, priorities=[SpoolPriority.TELEMETRY_LOW])
+        batches = [decode_batch(r.payload) for r in records if r.stream == "telemetry/cabin"]
+        # The registered stream was downsampled (coarser batches, same identity) ...
+        assert max(b.decimation for b in batches) >= 1
+        # ... a stream with no transform was carried opaque: thinned or dropped, never rewritten.
+        opaque = [decode_batch(r.payload) for r in records if r.stream == "diag/cabin"]
+        assert all(b.decimation == 0 for b in opaque)
+        assert len(opaque) < 120
+        await supervisor.spool.release_all()
+    finally:
+        supervisor.request_stop()
+        assert await asyncio.wait_for(task, 15) == 0

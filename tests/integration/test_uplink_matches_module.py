@@ -7,16 +7,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge_agent.batch import decode_batch
 from edge_agent.can.types import DecodedMessage, decoded_topic
 from edge_agent.config import validate_config
 from edge_agent.module_api import ModuleState
+from edge_agent.modules.telemetry.batch import decode_batch
 from edge_agent.modules.telemetry.collection import Collection
 from edge_agent.modules.telemetry.config import TelemetryConfig
 from edge_agent.modules.telemetry.estimate import BatchEncoder
 from edge_agent.spool import Spool
 from edge_agent.supervisor import Supervisor
-from fixtures.waiting import until
+from fixtures.waiting import wait_until
 
 T0 = 1_800_000_000.0
 OPTIONS: dict[str, Any] = {
@@ -92,11 +92,16 @@ async def test_estimator_batches_equal_the_module_batches(tmp_path: Path) -> Non
     )
     supervisor = Supervisor(config)
     task = asyncio.create_task(supervisor.run())
-    await until(lambda: supervisor.runners["telemetry"].state is ModuleState.RUNNING)
+    await wait_until(
+        lambda: supervisor.runners["telemetry"].state is ModuleState.RUNNING,
+        what="the telemetry module running",
+    )
     for message in stream:
         await supervisor.bus.publish(decoded_topic("chassis", "EgoMotion"), message)
     module = supervisor.runners["telemetry"].module
-    await until(lambda: module.counters["messages"] == len(stream))
+    await wait_until(
+        lambda: module.counters["messages"] == len(stream), what="every message taken in"
+    )
     supervisor.request_stop()
     assert await task == 0
     spool = Spool(tmp_path / "spool" / "spool.db")

@@ -1,4 +1,4 @@
-"""Restart pacing: capped exponential backoff with jitter, and the sliding failure window."""
+"""Retry pacing: capped exponential backoff with jitter, and the sliding failure window."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.supervisor import Backoff, FailureWindow
+from edge_agent.backoff import Backoff, FailureWindow
 
 
 def test_ceiling_doubles_from_initial_and_caps_at_maximum() -> None:

@@ -1,20 +1,17 @@
-"""Clock trust: untrusted batches carry monotonic intervals and are re-stamped once trusted."""
+"""Batches and clock trust: untrusted batches carry monotonic intervals, are re-stamped later."""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.batch import (
+from edge_agent.modules.telemetry.batch import (
     Batch,
     ClockQuality,
     Sample,
-    TrustPolicy,
-    WallClockTrust,
     build_batch,
     decode_batch,
     downsample,
@@ -122,54 +119,3 @@ def test_downsampling_keeps_the_format_version_it_was_written_in() -> None:
         assert smaller is not None
         assert smaller[4] == version
         assert decode_batch(smaller).decimation == 1
-
-
-def flag_file(tmp_path: Path, present: bool) -> Path:
-    flag = tmp_path / "synchronized"
-    if present:
-        flag.touch()
-    return flag
-
-
-@pytest.mark.parametrize(
-    ("policy", "flag", "kernel", "wall", "expected"),
-    [
-        (TrustPolicy.AUTO, True, False, 1.8e9, True),
-        (TrustPolicy.AUTO, False, True, 1.8e9, True),
-        (TrustPolicy.AUTO, False, False, 1.8e9, False),
-        (TrustPolicy.AUTO, True, True, 86_400.0, False),  # synced to 1970? no
-        (TrustPolicy.TIMESYNC, False, True, 1.8e9, False),
-        (TrustPolicy.KERNEL, True, False, 1.8e9, False),
-        (TrustPolicy.ALWAYS, False, False, 1.8e9, True),
-        (TrustPolicy.ALWAYS, False, False, 1.0e9, False),
-        (TrustPolicy.NEVER, True, True, 1.8e9, False),
-    ],
-)
-def test_trust_policies(
-    tmp_path: Path, policy: TrustPolicy, flag: bool, kernel: bool, wall: float, expected: bool
-) -> None:
-    trust = WallClockTrust(
-        policy,
-        timesync_flag=flag_file(tmp_path, flag),
-        kernel_synchronised=lambda: kernel,
-        wall=lambda: wall,
-        monotonic=lambda: 100.0,
-    )
-    assert trust.trusted() is expected
-    assert trust.monotonic_to_wall_offset() == ((wall - 100.0) if expected else None)
-
-
-def test_the_kernel_clock_check_loads_libc_once() -> None:
-    # Regression (soak, tracemalloc): every ctypes.CDLL() built new function-pointer classes,
-    # and the agent checks the clock every few seconds.
-    import gc
-
-    from edge_agent.batch import clocktrust
-
-    clocktrust.kernel_clock_synchronised()
-    gc.collect()
-    before = sum(1 for o in gc.get_objects() if isinstance(o, type) and o.__name__ == "_FuncPtr")
-    results = {clocktrust.kernel_clock_synchronised() for _ in range(200)}
-    after = sum(1 for o in gc.get_objects() if isinstance(o, type) and o.__name__ == "_FuncPtr")
-    assert len(results) == 1
-    assert after == before

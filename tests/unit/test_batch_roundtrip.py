@@ -1,4 +1,4 @@
-"""Batch format v1: every batch the encoder can build decodes back to itself."""
+"""Batch format v1 and v2 (the default encoder): every batch it can build decodes back to itself."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.batch import (
+from edge_agent.modules.telemetry.batch import (
     MICROSECONDS,
     MILLISECONDS,
     Batch,
@@ -23,7 +23,7 @@ from edge_agent.batch import (
     encode_batch,
     encode_samples,
 )
-from edge_agent.batch.frame import unseal
+from edge_agent.modules.telemetry.batch.frame import unseal
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)
@@ -208,7 +208,7 @@ def test_encoder_refuses_bad_envelope_fields() -> None:
 
 
 def test_v1_and_v2_are_much_smaller_than_compressed_json_rows() -> None:
-    from edge_agent.bench.batch import compare_encodings
+    from edge_agent.modules.telemetry.batch_bench import compare_encodings
 
     sizes = compare_encodings(seconds=2.0)
     assert sizes["v1_ms_dbc_scales"] * 3 < sizes["json_rows_zstd"]

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.batch import (
+from edge_agent.modules.telemetry.batch import (
     ClockQuality,
     LinearScale,
     Sample,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -23,7 +22,7 @@ from edge_agent.bus import (
     SubscriptionClosed,
     TopicError,
 )
-from fixtures.waiting import until
+from fixtures.waiting import wait_until
 
 
 @pytest.fixture
@@ -191,7 +190,7 @@ async def test_listener_receives_messages_and_counts_them(bus: Bus) -> None:
     bus.listen("vehicles/+/events", record, name="events")
     for n in range(3):
         await bus.publish(f"vehicles/v{n}/events", n, sender="test")
-    await until(lambda: len(seen) == 3)
+    await wait_until(lambda: len(seen) == 3, what="three deliveries")
     assert seen == [0, 1, 2]
     assert stats_of(bus, "events")["delivered"] == 3
 
@@ -214,7 +213,9 @@ async def test_a_raising_handler_breaks_neither_other_handlers_nor_later_message
     bus.listen("x", calm_handler, name="calm")
     for payload in ("ok-1", "bad", "ok-2", "bad", "ok-3"):
         await bus.publish("x", payload)
-    await until(lambda: len(calm) == 5 and len(fragile) == 5)
+    await wait_until(
+        lambda: len(calm) == 5 and len(fragile) == 5, what="five deliveries to each handler"
+    )
     assert fragile == calm == ["ok-1", "bad", "ok-2", "bad", "ok-3"]
     assert stats_of(bus, "fragile")["handler_errors"] == 2
     assert stats_of(bus, "calm")["handler_errors"] == 0
@@ -229,7 +230,7 @@ async def test_the_callable_returned_by_listen_unsubscribes(bus: Bus) -> None:
 
     stop_listening = bus.listen("x", record, name="gone")
     await bus.publish("x", 1)
-    await until(lambda: seen == [1])
+    await wait_until(lambda: seen == [1], what="the first delivery")
     stop_listening()
     assert await bus.publish("x", 2) == 0
     assert not [s for s in bus.stats() if s.name == "gone"]
@@ -254,7 +255,7 @@ async def test_close_ends_listeners_and_iterators() -> None:
 
     bus.listen("x", never_mind)
     await bus.publish("x", 1)
-    await until(lambda: collected == [1])
+    await wait_until(lambda: collected == [1], what="the collected message")
     await bus.close()
     await asyncio.wait_for(consumer, 5)  # the iteration ended on its own
     assert bus.stats() == []
@@ -360,10 +361,8 @@ async def test_request_without_responder_raises_no_responder(bus: Bus) -> None:
 
 async def test_request_that_nobody_answers_times_out(bus: Bus) -> None:
     mute = bus.subscribe("commands/mute")  # receives requests but never replies
-    started = time.monotonic()
     with pytest.raises(RequestTimeout, match=r"within 0\.05 s"):
         await bus.request("commands/mute", 1, timeout=0.05)
-    assert time.monotonic() - started < 2
     request = mute.get_nowait()
     assert request is not None
     assert request.reply_to is not None

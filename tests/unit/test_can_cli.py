@@ -48,7 +48,7 @@ def test_inspect_a_package_resource(capsys: pytest.CaptureFixture[str]) -> None:
     ("content", "expected"),
     [
         (None, "file not found"),
-        ("", "no message definitions"),
+        ("", "not a CAN database (an empty file)"),
         ('BO_ 1 X: 8 A\n SG_ s : 0|8@1+ (1,0) [0|255 "" A\n', "no usable message"),
     ],
 )
@@ -110,8 +110,8 @@ def test_replay_text_and_speed(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     ("args", "expected"),
     [
         (["replay", "missing.log", "--dbc", str(BENCH_DBC)], "file not found"),
-        (["replay", "drive.csv", "--dbc", str(BENCH_DBC)], "unknown log kind"),
-        (["replay", "drive.log", "--dbc", "missing.dbc"], "DBC unusable"),
+        (["replay", "drive.pcap", "--dbc", str(BENCH_DBC)], "unknown log kind"),
+        (["replay", "drive.log", "--dbc", "missing.dbc"], "CAN database unusable"),
         (["replay", "drive.log", "--dbc", str(BENCH_DBC), "--speed", "-1"], "--speed"),
     ],
 )

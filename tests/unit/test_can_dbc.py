@@ -73,11 +73,11 @@ def test_what_survives_decodes() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "no message definitions"),
+        ("", "not a CAN database"),
         ('VERSION "x"\nBU_: A\n', "no message definitions"),
         ('BO_ 1 A: 8 X\n SG_ s : 0|8@1+ (1,0) [0|255 "" X\n', "no usable message"),
         ("BO_ x A: 8 X\n", "no usable message"),
-        ("\x00\x01\x02 binary junk", "no message definitions"),
+        ("\x00\x01\x02 binary junk", "not a CAN database"),
     ],
 )
 def test_nothing_usable_is_a_dbc_error(text: str, message: str) -> None:

@@ -5,17 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from edge_agent.cloud.budget import LinkBudgets, publish_cost
-from edge_agent.cloud.config import CloudLinkConfig, LinkProfile
+from edge_agent.clock import ManualClock
+from edge_agent.modules.cloud_link.budget import LinkBudgets, publish_cost
+from edge_agent.modules.cloud_link.config import CloudLinkConfig, LinkProfile
 from edge_agent.spool import SpoolPriority as P
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def budgets(clock: ManualClock, **cellular: object) -> LinkBudgets:
@@ -25,11 +18,11 @@ def budgets(clock: ManualClock, **cellular: object) -> LinkBudgets:
         ),  # type: ignore[arg-type]
         "wifi": LinkProfile(),
     }
-    return LinkBudgets(profiles, "cellular", clock)
+    return LinkBudgets(profiles, "cellular", clock.monotonic)
 
 
 def test_unmetered_link_sends_everything() -> None:
-    clock = ManualClock()
+    clock = ManualClock(monotonic=0.0)
     links = budgets(clock)
     assert links.switch("wifi")
     links.spend(10**9)
@@ -38,7 +31,7 @@ def test_unmetered_link_sends_everything() -> None:
 
 
 def test_low_priority_stops_first_then_high_events_and_control_never() -> None:
-    clock = ManualClock()
+    clock = ManualClock(monotonic=0.0)
     links = budgets(clock)
     assert links.allowed() == list(P)
     links.spend(301)  # low-priority telemetry may use only the top 30 %
@@ -52,19 +45,19 @@ def test_low_priority_stops_first_then_high_events_and_control_never() -> None:
 
 
 def test_budget_refills_evenly_over_its_window() -> None:
-    clock = ManualClock()
+    clock = ManualClock(monotonic=0.0)
     links = budgets(clock)
     links.spend(1000)
     assert links.remaining() == 0
-    clock.now = 10.0  # a tenth of the window: a tenth of the budget back
+    clock.advance_to(10.0)  # a tenth of the window: a tenth of the budget back
     assert links.remaining() == 100
     assert P.TELEMETRY_HIGH in links.allowed()
-    clock.now = 1000.0
+    clock.advance_to(1000.0)
     assert links.remaining() == 1000  # never above the budget
 
 
 def test_switching_links_keeps_each_buckets_level() -> None:
-    clock = ManualClock()
+    clock = ManualClock(monotonic=0.0)
     links = budgets(clock)
     links.spend(1000)
     assert links.switch("wifi")
@@ -80,7 +73,7 @@ def test_switching_links_keeps_each_buckets_level() -> None:
 
 
 def test_reconfigure_keeps_levels_and_caps_them() -> None:
-    clock = ManualClock()
+    clock = ManualClock(monotonic=0.0)
     links = budgets(clock)
     links.spend(200)
     links.reconfigure({"cellular": LinkProfile(budget_bytes=500)}, "cellular")

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge_agent.bus import Bus, Message
-from edge_agent.cloud.commands import CommandService, MalformedRequest, parse_request
+from edge_agent.modules.cloud_link.command_memory import MEMORY_FILE, CommandMemory
+from edge_agent.modules.cloud_link.commands import CommandService, MalformedRequest, parse_request
 from edge_agent.spool import SpoolPriority
+from fixtures.waiting import wait_until
 
 
 class FakeOutbox:
@@ -104,9 +107,7 @@ async def run(bus: Bus, outbox: FakeOutbox, name: str, payload: Any) -> dict[str
     before = len(outbox.sent)
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     await bus.publish(f"cloud/in/commands/{name}", raw)
-    async with asyncio.timeout(5):
-        while len(outbox.sent) == before:
-            await asyncio.sleep(0.005)
+    await wait_until(lambda: len(outbox.sent) > before, timeout=5, what=f"the reply to {name}")
     stream, reply = outbox.sent[-1]
     assert stream == f"commands/{name}/reply"
     result: dict[str, Any] = reply
@@ -173,7 +174,7 @@ async def test_module_commands_run_once_per_id_and_time_out(
         return len(runs)
 
     async def stall(message: Message) -> None:
-        await asyncio.sleep(30)
+        await asyncio.Event().wait()  # never answers
 
     stops = [bus.serve("agent/commands/count", count), bus.serve("agent/commands/stall", stall)]
     first = await run(bus, outbox, "count", {"id": "same"})
@@ -184,3 +185,55 @@ async def test_module_commands_run_once_per_id_and_time_out(
     assert reply["error"] == "timed out after 0.2 s"
     for stop in stops:
         stop()
+
+
+async def test_command_ids_survive_a_restart(tmp_path: Path) -> None:
+    """A redelivery after a restart gets the kept reply; one cut short is refused, not re-run."""
+    runs: list[Any] = []
+
+    async def count(message: Message) -> int:
+        runs.append(message.payload)
+        return len(runs)
+
+    file = tmp_path / MEMORY_FILE
+    for restart in range(2):
+        bus = Bus()
+        outbox = FakeOutbox()
+        memory = CommandMemory(file)
+        await memory.load()
+        commands = CommandService(
+            bus=bus,
+            outbox=outbox,
+            vehicle_id="v-1",
+            timeout_s=1.0,
+            link_summary=dict,
+            memory=memory,
+        )
+        stops = [commands.listen(), bus.serve("agent/commands/count", count)]
+        reply = await run(bus, outbox, "count", {"id": "once"})
+        assert reply == {"id": "once", "command": "count", "ok": True, "result": 1}, restart
+        if restart == 0:  # a crash after the id was written down, before the reply
+            await memory.remember("cut-short", None)
+        else:
+            reply = await run(bus, outbox, "count", {"id": "cut-short"})
+            assert reply["ok"] is False
+            assert reply["error"].startswith("duplicate: command cut-short was received before")
+        for stop in stops:
+            stop()
+        await commands.close()
+        await bus.close()
+    assert len(runs) == 1
+
+
+async def test_command_memory_is_bounded_and_ignores_a_damaged_file(tmp_path: Path) -> None:
+    file = tmp_path / MEMORY_FILE
+    memory = CommandMemory(file, capacity=3)
+    for number in range(5):
+        await memory.remember(f"c{number}", {"ok": True})
+    again = CommandMemory(file, capacity=3)
+    await again.load()
+    assert [i for i in ("c0", "c1", "c2", "c3", "c4") if i in again] == ["c2", "c3", "c4"]
+    file.write_bytes(b"[" * 100_000)
+    damaged = CommandMemory(file)
+    await damaged.load()
+    assert "c4" not in damaged

@@ -1,19 +1,19 @@
-"""Batches cut before the clock was trusted are re-stamped by the uplink once it is."""
+"""Batches cut before the clock was trusted are re-stamped by the uplink once it is.
+
+The uplink knows no batch format: it finds the re-stamp transform the telemetry module
+registers for its streams in the agent's stream registry.
+"""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
-from edge_agent.batch import (
-    ClockQuality,
-    Sample,
-    TrustPolicy,
-    WallClockTrust,
-    decode_batch,
-    encode_samples,
-)
-from edge_agent.cloud.restamp import Restamper
+from edge_agent.clocktrust import TrustPolicy, WallClockTrust
+from edge_agent.modules.cloud_link.restamp import Restamper
+from edge_agent.modules.telemetry.batch import ClockQuality, Sample, decode_batch, encode_samples
+from edge_agent.modules.telemetry.transforms import STREAM_FILTER, batch_transforms
+from edge_agent.streams import StreamRegistry, StreamTransforms
 
 BOOT = "boot-1"
 
@@ -38,7 +38,9 @@ def restamper(clocks: Clocks, tmp_path: Path) -> Restamper:
         wall=lambda: clocks.wall,
         monotonic=lambda: clocks.mono,
     )
-    return Restamper(trust, boot_id=BOOT)
+    streams = StreamRegistry()
+    streams.register(STREAM_FILTER, batch_transforms(BOOT))
+    return Restamper(streams, trust)
 
 
 async def test_untrusted_batch_is_restamped_once_the_clock_is_trusted(tmp_path: Path) -> None:
@@ -96,3 +98,31 @@ async def test_a_v1_batch_is_restamped_as_v1(tmp_path: Path) -> None:
         fixed = await uplink.payload_for("telemetry/chassis", original)
         assert fixed[4] == original[4]
         assert decode_batch(fixed).clock is ClockQuality.UNTRUSTED_RESTAMPED
+
+
+async def test_records_of_streams_without_a_transform_go_as_they_are(tmp_path: Path) -> None:
+    clocks = Clocks()
+    uplink = restamper(clocks, tmp_path)
+    clocks.wall = 1_800_000_100.0
+    payload = untrusted_batch()
+    # A batch on a stream no module registered a transform for is opaque to the link.
+    assert await uplink.payload_for("diag/dtc", payload) == payload
+    assert uplink.restamped == 0
+
+
+async def test_a_transform_that_declines_leaves_the_record_as_it_is(tmp_path: Path) -> None:
+    clocks = Clocks()
+    uplink = restamper(clocks, tmp_path)
+    seen: list[tuple[bytes, float]] = []
+
+    def decline(payload: bytes, offset: float) -> bytes | None:
+        seen.append((payload, offset))
+        return None
+
+    uplink.streams.register("catalog/+", StreamTransforms(restamp=decline))
+    assert await uplink.payload_for("catalog/abc", b"x") == b"x"  # clock still untrusted
+    assert seen == []
+    clocks.wall = 1_800_000_100.0
+    assert await uplink.payload_for("catalog/abc", b"x") == b"x"
+    assert seen == [(b"x", 1_800_000_100.0 - 500.0)]
+    assert uplink.restamped == 0

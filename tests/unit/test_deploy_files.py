@@ -109,6 +109,15 @@ def test_the_config_in_the_image_is_a_bench_config_on_the_volume(stages: list[St
     assert data["agent"]["state_dir"] == STATE
 
 
+def test_a_vehicle_image_can_leave_the_simulator_out(stages: list[Stage]) -> None:
+    """``--build-arg SIMULATOR=omit`` deletes what test_packaging's vehicle install deletes."""
+    build = stages[0]
+    assert [a.arguments for a in build.all("ARG")] == ["SIMULATOR=include"]
+    install = " ".join(run.arguments for run in build.all("RUN"))
+    assert "omit) rm -r /opt/edge-agent/lib/python3*/site-packages/edge_agent/simulator" in install
+    assert install.index("esac") < install.index("edge-agent bench list")
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
 def test_example_config_passes_check_config(example: Path) -> None:
     result = subprocess.run(

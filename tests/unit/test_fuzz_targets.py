@@ -51,3 +51,35 @@ def test_seeds_are_accepted(target: Target) -> None:
     """The seeds are valid inputs (so the mutations start from the real code paths)."""
     for seed in target.seeds[:1]:
         target.run(seed)
+
+
+# Findings of the structural seeds (docs/reliability.md, "Fuzzing") not fixed yet: strict,
+# so the marker must go when a parser is fixed. All four found so far are fixed.
+STRUCTURAL_FINDINGS: dict[str, str] = {}
+# Too slow for the unit suite (tens of seconds each); scripts/fuzz runs them. The DBC
+# target's huge signal and frame lengths are refused before cantools sees them
+# (edge_agent/can/dbc_bounds.py), so only its 20,000-message seed is left out (below).
+SLOW_STRUCTURAL: set[str] = set()
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param(
+            target,
+            marks=pytest.mark.xfail(reason=STRUCTURAL_FINDINGS[target.name], strict=True)
+            if target.name in STRUCTURAL_FINDINGS
+            else (),
+        )
+        for target in targets()
+        if target.name not in SLOW_STRUCTURAL
+    ],
+    ids=lambda t: t.name,
+)
+def test_structural_seeds_raise_only_documented_errors(target: Target) -> None:
+    """Deep nesting, huge sizes and extended CAN ids (tests/fuzzing/structure.py)."""
+    for data in target.structural():
+        if len(data) > 4 << 20 or data.count(b".a") > 20_000 or data.count(b"BO_ ") > 1_000:
+            continue  # the largest run in scripts/fuzz (seconds to minutes each)
+        with contextlib.suppress(*target.allowed):
+            target.run(data)

@@ -6,9 +6,14 @@ import json
 import subprocess
 from pathlib import Path
 
-from edge_agent.ota.durable import write_json_atomic
-from edge_agent.ota.layout import OtaLayout
+import pytest
+
+from edge_agent.durable import write_json_atomic
+from edge_agent.ota.bundle import read_manifest
+from edge_agent.ota.installers import ABInstaller
+from edge_agent.ota.layout import LaunchFailure, OtaLayout
 from edge_agent.ota.state import OtaState, Phase, StateStore
+from fixtures.ota_world import make_bundle
 
 GUARD = Path(__file__).resolve().parents[2] / "systemd" / "edge-agent-launch-guard"
 
@@ -50,7 +55,7 @@ def test_counts_trial_starts_then_restores_the_previous_slot(tmp_path: Path) -> 
     assert "did not start" in reason
     assert "restoring slot a" in result.stderr
     # What the restored agent sees: the reason, once; the counter gone.
-    assert layout.take_launch_failure() == reason
+    assert layout.take_launch_failure() == LaunchFailure("launch-failed", reason)
 
 
 def test_the_agent_resets_the_count_by_starting(tmp_path: Path) -> None:
@@ -94,3 +99,85 @@ def test_an_incomplete_previous_slot_is_never_restored(tmp_path: Path) -> None:
         result = guard(layout)
     assert layout.active_slot() == "b"
     assert "no complete previous slot" in result.stderr
+
+
+def installed_vehicle(tmp_path: Path) -> OtaLayout:
+    """Slot a = 1.0.0 and slot b = 2.0.0 installed from real bundles; on trial of b."""
+    layout = OtaLayout.for_state_dir(tmp_path / "state")
+    installer = ABInstaller(layout)
+    for slot, version in (("a", "1.0.0"), ("b", "2.0.0")):
+        bundle = make_bundle(tmp_path / f"{version}.bundle", version, padding=4096)
+        installer.install(bundle, slot, read_manifest(bundle), 1 << 30)
+    layout.switch_to("b")
+    state = OtaState(phase=Phase.SWITCHED, from_slot="a", to_slot="b", job_id="j", version="2.0.0")
+    StateStore(layout.state_file).save(state)
+    return layout
+
+
+def test_an_intact_trial_slot_passes_its_file_check_and_is_counted(tmp_path: Path) -> None:
+    layout = installed_vehicle(tmp_path)
+    assert (layout.slot_dir("b") / ".complete").read_text() == "2.0.0\nfiles .files.sha256\n"
+    guard(layout)
+    assert layout.active_slot() == "b"
+    assert layout.launch_count.read_text().strip() == "1"
+
+
+def test_a_trial_slot_with_lost_bytes_is_restored_at_its_first_start(tmp_path: Path) -> None:
+    layout = installed_vehicle(tmp_path)
+    with (layout.slot_dir("b") / "padding.bin").open("r+b") as damaged:
+        damaged.truncate(1000)  # what a power cut leaves of writes that never reached the disk
+    result = guard(layout)
+    assert layout.active_slot() == "a"
+    assert "the trial slot b failed its file check" in result.stderr
+    assert "restoring slot a" in result.stderr
+    failure = layout.take_launch_failure()
+    assert failure is not None
+    assert failure.code == "slot-damaged"
+    assert failure.reason.startswith("slot b failed its file check: 1 of ")
+    assert "padding.bin: FAILED" in failure.reason
+    assert not layout.launch_count.exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        ("missing-file", "padding.bin: FAILED open or read"),
+        ("missing-list", "lost its file list .files.sha256"),
+        ("garbled-list", ".files.sha256 is unreadable"),
+        ("missing-marker", "has no .complete marker"),
+    ],
+)
+def test_every_kind_of_slot_damage_is_named(tmp_path: Path, damage: str, why: str) -> None:
+    layout = installed_vehicle(tmp_path)
+    slot = layout.slot_dir("b")
+    if damage == "missing-file":
+        (slot / "padding.bin").unlink()
+    elif damage == "missing-list":
+        (slot / ".files.sha256").unlink()
+    elif damage == "garbled-list":
+        (slot / ".files.sha256").write_bytes(b"\0" * 64)
+    else:
+        (slot / ".complete").unlink()
+    guard(layout)
+    assert layout.active_slot() == "a"
+    failure = layout.take_launch_failure()
+    assert failure is not None
+    assert (failure.code, why in failure.reason) == ("slot-damaged", True)
+
+
+def test_a_slot_from_a_bundle_without_a_file_list_is_not_checked(tmp_path: Path) -> None:
+    layout = installed_vehicle(tmp_path)
+    (layout.slot_dir("b") / ".complete").write_text("2.0.0\n")  # installed by an older agent
+    (layout.slot_dir("b") / "padding.bin").write_bytes(b"")
+    guard(layout)
+    assert layout.active_slot() == "b"
+
+
+def test_a_damaged_slot_without_a_complete_previous_one_is_left_to_start(tmp_path: Path) -> None:
+    layout = installed_vehicle(tmp_path)
+    (layout.slot_dir("a") / ".complete").unlink()
+    (layout.slot_dir("b") / "padding.bin").write_bytes(b"")
+    result = guard(layout)
+    assert layout.active_slot() == "b"
+    assert "failed its file check" in result.stderr
+    assert "no complete previous slot to restore" in result.stderr

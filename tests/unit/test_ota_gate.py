@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edge_agent.modules.ota.config import GuardConfig
+import pytest
+from pydantic import ValidationError
+
+from edge_agent.modules.ota.config import GateConfig, GuardConfig
 from edge_agent.modules.ota.guard import ParkedGuard
 from edge_agent.ota.gate import GateCriteria, HealthGate, spool_probe
 
@@ -57,6 +60,21 @@ def test_required_modules_only_when_listed() -> None:
     gate = HealthGate(GateCriteria(required_modules=("absent",), stable_for_s=0.0))
     assert not gate.observe(snapshot(1, 1.0), 0.0)
     assert gate.last_problems == ["module absent is absent"]
+
+
+def test_the_installer_config_is_the_gate_criteria() -> None:
+    # One model: the [modules.ota.config.gate] table goes to the gate as it is.
+    config = GateConfig.model_validate(
+        {"required_modules": ["absent"], "stable_for_s": 0, "timeout_s": 30}
+    )
+    assert config.required_modules == ("absent",)
+    gate = HealthGate(config)
+    assert not gate.observe(snapshot(1, 1.0), 0.0)
+    assert gate.last_problems == ["module absent is absent"]
+    with pytest.raises(ValidationError, match="frames_stall_s"):
+        GateConfig.model_validate({"frames_stall_s": 0})
+    with pytest.raises(ValidationError, match="unknown_check"):
+        GateCriteria.model_validate({"unknown_check": 1})
 
 
 def test_spool_probe(tmp_path: Path) -> None:

@@ -30,10 +30,29 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unknown_scenario_exits_2_listing_the_known_ones(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["run", "--scenario", "ccrs-55"]) == Exit.BAD_INPUT
+    assert main(["run", "--scenario", "ccrx-55"]) == Exit.BAD_INPUT
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "unknown scenario 'ccrs-55' (known: ccrs-10," in err
+    assert "unknown scenario 'ccrx-55' (known: ccrs-10," in err
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("ccrs-95", "speed 95 km/h is outside 10..80 km/h"),
+        ("ccrs-50-o0", "overlap 0 % is less than 5 %"),
+        ("ccrb-12-9", "deceleration 9 m/s2 is outside 2..6 m/s2"),
+        ("ccrm-fast", "does not parse: expected ccrm-<kmh>[-o<overlap>]"),
+    ],
+)
+def test_out_of_range_cells_exit_2_saying_which_value(
+    name: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--scenario", name]) == Exit.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"edge-agent-sim: scenario '{name}'")
+    assert says in err
 
 
 @pytest.mark.parametrize(
@@ -47,6 +66,10 @@ def test_unknown_scenario_exits_2_listing_the_known_ones(
         ["run", "--scenario", "ccrs-50", "--flood-id", "0x800"],
         ["run", "--scenario", "ccrs-50", "--garbage-kinds", "confetti"],
         ["run", "--scenario", "ccrs-50", "--radar-drop-probability", "2"],
+        ["run", "--scenario", "ccrs-50", "--speed", "nan"],
+        ["run", "--scenario", "ccrs-50", "--radar-drop-probability", "nan"],
+        ["suite", "--settle", "-1"],
+        ["suite", "--interface", "carrier-pigeon"],
         ["record", "--scenario", "ccrs-50"],
         ["fly"],
         [],
@@ -59,6 +82,19 @@ def test_bad_arguments_exit_2_with_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("edge-agent-sim: error: ")
+
+
+def test_the_cloud_standin_also_reports_bad_arguments_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from edge_agent.simulator.cloud import main as cloud_main
+
+    with pytest.raises(SystemExit) as stop:
+        cloud_main(["summary", "--no-such-option"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("edge-agent-cloud: error: ")
 
 
 def test_udp_multicast_is_refused_outside_a_network_namespace(

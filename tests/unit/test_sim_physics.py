@@ -16,6 +16,7 @@ from edge_agent.simulator.vehicle import (
     MAX_DECELERATION_MPS2,
     BrakeActuator,
     DriveScript,
+    ObjectScript,
     VehicleState,
     brake_lag_step,
     initial_state,
@@ -202,3 +203,39 @@ def test_parse_window_rejects_garbage_with_a_value_error(text: str) -> None:
     except ValueError:
         return
     assert 0 <= start < end
+
+
+def _with_traffic(*traffic: ObjectScript) -> VehicleState:
+    return initial_state(
+        DriveScript(
+            ego_speed_kmh=Profile.constant(36.0),
+            lead_speed_kmh=Profile.constant(36.0),
+            lead_initial_gap_m=200.0,
+            traffic=traffic,
+        )
+    )
+
+
+def test_traffic_in_the_lane_is_hit_like_the_lead() -> None:
+    parked = ObjectScript(Profile.constant(0.0), 20.0, Profile.constant(-1.2))  # 33 % overlap
+    state = _run(_with_traffic(parked), 3.0)
+    assert state.collision is not None
+    assert state.collision.time_s == pytest.approx(2.0, abs=0.01)
+    assert state.collision.impact_speed_kmh == pytest.approx(36.0, abs=0.1)
+
+
+def test_objects_beside_the_lane_and_overhead_are_passed() -> None:
+    shoulder = ObjectScript(Profile.constant(0.0), 20.0, Profile.constant(-2.7))
+    gantry = ObjectScript(Profile.constant(0.0), 30.0, width_m=16.0, clearance_m=5.5)
+    state = _with_traffic(shoulder, gantry)
+    assert state.time_to_collision_s is None
+    state = _run(state, 5.0)
+    assert state.collision is None
+    assert state.gap_to(state.traffic[1]) < -10.0
+
+
+def test_the_nearest_object_in_lane_sets_ttc_and_gap() -> None:
+    slow = ObjectScript(Profile.constant(18.0), 30.0)
+    state = _with_traffic(slow)
+    assert state.time_to_collision_s == pytest.approx(6.0)
+    assert state.in_lane_gap_m == pytest.approx(30.0)

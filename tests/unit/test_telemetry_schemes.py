@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.batch import Sample
+from edge_agent.modules.telemetry.batch import Sample
 from edge_agent.modules.telemetry.capture import Capture
 from edge_agent.modules.telemetry.config import CaptureRule, Condition, SignalRule
 from edge_agent.modules.telemetry.schemes import Collector

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cantools
 import pytest
 
 from edge_agent.can.dbc import load_dbc
@@ -64,7 +65,7 @@ def test_synthetic_drive_reports_sizes_and_baselines_of_the_same_samples(
     assert set(result) >= ESTIMATOR_KEYS
     assert result["samples"] >= 10_000
     assert result["baseline_samples"] == {"json": result["samples"], "msgpack": result["samples"]}
-    assert result["signals"] == 34  # every signal the drive's frames carry
+    assert result["signals"] == 36  # every signal the drive's frames carry
     assert result["ratio_vs_json"] == round(result["bytes"] / result["json_bytes"], 4)
     assert result["bytes_per_sample"] == round(result["bytes"] / result["samples"], 3)
     assert result["json_raw_bytes"] > result["json_bytes"]
@@ -83,6 +84,20 @@ def test_recorded_drive_gives_the_in_memory_figures(
     assert recorded["log_seconds"] == pytest.approx(6.0, abs=0.01)
     assert recorded["bytes_per_hour"] == pytest.approx(recorded["bytes"] * 3600 / 6.0, rel=0.01)
     assert recorded["frames"]["decoded"] == recorded["frames"]["total"] > 0
+
+
+@pytest.mark.parametrize("suffix", [".kcd", ".sym"])
+def test_the_same_database_as_kcd_or_sym_gives_the_same_figures(
+    capsys: pytest.CaptureFixture[str], drive: Path, tmp_path: Path, suffix: str
+) -> None:
+    database = cantools.database.load_file(str(vehicle_dbc_path()))
+    converted = tmp_path / f"vehicle{suffix}"
+    converted.write_text(database.as_kcd_string() if suffix == ".kcd" else database.as_sym_string())
+    with_dbc = run_json(capsys, "--log", str(drive), "--dbc", DBC)
+    with_other = run_json(capsys, "--log", str(drive), "--dbc", str(converted))
+    for key in ("samples", "bytes", "signals", "batches"):
+        assert with_other[key] == with_dbc[key], key
+    assert with_other["frames"]["decoded"] == with_dbc["frames"]["decoded"] > 0
 
 
 def test_config_schemes_reduce_the_samples(
@@ -136,7 +151,7 @@ def test_a_partly_broken_dbc_is_counted(
     assert result["dbc"]["strict"] is False
     assert result["frames"]["unknown_id"] > 0
     assert result["frames"]["unknown_ids"] == 1
-    assert result["signals"] == 26  # 34 less BodyStatus's 8
+    assert result["signals"] == 28  # 36 less BodyStatus's 8
 
 
 def test_text_form_is_a_short_table(capsys: pytest.CaptureFixture[str], drive: Path) -> None:
@@ -161,7 +176,7 @@ def test_text_form_is_a_short_table(capsys: pytest.CaptureFixture[str], drive: P
         (["--log", "LOG", "--dbc", DBC, "--config", "BADCONFIG"], "batch_max_samples"),
         (["--log", "LOG", "--dbc", DBC, "--config", "NOTELEMETRY"], "no [modules.telemetry]"),
         (["--hours-per-day", "0"], "--hours-per-day"),
-        (["--log", "drive.csv", "--dbc", DBC], "unknown log kind"),
+        (["--log", "drive.pcap", "--dbc", DBC], "unknown log kind"),
     ],
 )
 def test_unusable_input_exits_2_with_one_line(
@@ -175,14 +190,14 @@ def test_unusable_input_exits_2_with_one_line(
     (tmp_path / "junk.log").write_text("not a frame\n(1.0) vcan0 7FF#00\n")
     (tmp_path / "bad.toml").write_text("[modules.telemetry.config]\nbatch_max_samples = 0\n")
     (tmp_path / "none.toml").write_text('[agent]\nvehicle_id = "v"\n')
-    (tmp_path / "drive.csv").write_text("")
+    (tmp_path / "drive.pcap").write_text("")
     replace = {
         "LOG": str(drive),
         "EMPTY": str(tmp_path / "empty.dbc"),
         "JUNK": str(tmp_path / "junk.log"),
         "BADCONFIG": str(tmp_path / "bad.toml"),
         "NOTELEMETRY": str(tmp_path / "none.toml"),
-        "drive.csv": str(tmp_path / "drive.csv"),
+        "drive.pcap": str(tmp_path / "drive.pcap"),
         "missing.log": str(tmp_path / "missing.log"),
         "missing.dbc": str(tmp_path / "missing.dbc"),
     }

@@ -15,11 +15,11 @@ from cantools.database.can import Database
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.batch import MILLISECONDS, LinearScale, Sample, decode_batch
 from edge_agent.can.dbc import load_dbc, load_dbc_text
 from edge_agent.can.decode import FrameDecoder
 from edge_agent.can.logs import LogStats, read_candump_lines
 from edge_agent.can.types import DecodedMessage
+from edge_agent.modules.telemetry.batch import MILLISECONDS, LinearScale, Sample, decode_batch
 from edge_agent.modules.telemetry.collection import Collection, Cut
 from edge_agent.modules.telemetry.config import (
     CaptureRule,
@@ -95,6 +95,38 @@ def test_collection_sends_a_capture_when_its_window_closes() -> None:
     # 0.25 s before the trigger at 0.5 s, then up to the sample that closes the window
     assert [s.value for s in capture.samples] == [3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
     assert collection.captures_sent == 1
+
+
+def test_collection_reconfigure_flushes_old_rules_and_keeps_counting() -> None:
+    # The running module reconfigures through this: what the old rules buffered leaves as a
+    # batch, the new rules take over, and the health counters do not restart from zero.
+    old = TelemetryConfig(streams=[StreamConfig(name="a", signals=[SignalRule(signal="Speed")])])
+    new = TelemetryConfig(streams=[StreamConfig(name="b", signals=[SignalRule(signal="Accel")])])
+    collection = Collection(old)
+    collection.ingest(decoded(0.0, Speed=1.0, Accel=0.5))
+    assert collection.buffered == 1
+    (flushed,) = collection.reconfigure(new)
+    assert (flushed.stream, [s.value for s in flushed.samples]) == ("a", [1.0])
+    collection.ingest(decoded(0.1, Speed=2.0, Accel=0.7))
+    (cut,) = collection.flush()
+    assert (cut.stream, [s.signal for s in cut.samples]) == ("b", ["Accel"])
+    assert (collection.messages, collection.samples) == (2, 2)
+
+
+def test_collection_trigger_starts_named_or_all_captures() -> None:
+    rules = [
+        CaptureRule(name=name, stream="captures", signals=["Speed"], pre_s=0.2, post_s=0.2)
+        for name in ("first", "second")
+    ]
+    collection = Collection(TelemetryConfig(captures=rules))
+    collection.ingest(decoded(0.0, Speed=1.0))
+    assert collection.trigger(1000.05, "second") == ["second"]
+    assert collection.trigger(1000.05) == ["first"]  # "second" is already recording
+    with pytest.raises(KeyError):
+        collection.trigger(1000.05, "third")
+    cuts = collection.tick(1000.3)
+    assert sorted(cut.capture or "" for cut in cuts) == ["first", "second"]
+    assert collection.captures_sent == 2
 
 
 def test_baselines_hold_the_same_samples_as_the_batch() -> None:
@@ -206,6 +238,7 @@ def test_frames_that_do_not_decode_are_counted() -> None:
         "error": 1,
         "remote": 1,
         "decode_failed": 0,
+        "diagnostic": 0,  # no recorded decoder (diagnostic answers) given
     }
     assert estimate.samples == 8  # EgoMotion has four signals
     assert estimate.json_objects == estimate.msgpack_objects == estimate.samples
@@ -280,17 +313,51 @@ def test_any_candump_text_is_counted_never_fatal(lines: list[str]) -> None:
     config = native_rate_config(s.name for m in database.messages for s in m.signals)
     frames = read_candump_lines(lines, stats)
     estimate = estimate_uplink(frames, FrameDecoder(database), config, BatchEncoder())
-    counts = estimate.frames
+    counts = estimate.frames.summary()
     assert stats.frames + stats.malformed == sum(1 for line in lines if line.strip())
-    assert counts.total == stats.frames
+    assert counts["total"] == stats.frames
     not_decoded = (
-        counts.unknown_id
-        + counts.short
-        + counts.error
-        + counts.remote
-        + counts.decode_failed
-        + counts.bad_timestamp
+        counts["unknown_id"]
+        + counts["short"]
+        + counts["error"]
+        + counts["remote"]
+        + counts["decode_failed"]
+        + counts["bad_timestamp"]
     )
-    assert counts.decoded + not_decoded == counts.total
+    assert counts["decoded"] + not_decoded == counts["total"]
     assert estimate.samples == estimate.json_objects == estimate.msgpack_objects
-    assert estimate.samples >= 3 * counts.decoded  # every message has 3 or more signals
+    assert estimate.samples >= 3 * counts["decoded"]  # every message has 3 or more signals
+
+
+def test_a_log_joined_from_sessions_days_apart_counts_driving_time_only() -> None:
+    database = vehicle_database()
+    config = native_rate_config(["EgoSpeed"])
+    day = 86_400.0
+    frames = [ego_motion(i * 0.01, speed_raw=5000 + i) for i in range(500)]
+    frames += [ego_motion(3 * day + i * 0.01, speed_raw=5000 + i) for i in range(500)]
+    estimate = estimate_uplink(frames, FrameDecoder(database), config, BatchEncoder())
+    assert estimate.frames.gaps == 1
+    assert estimate.frames.seconds == pytest.approx(9.98)
+    assert estimate.frames.span_seconds == pytest.approx(3 * day + 4.99)
+
+
+def test_v3_is_reported_beside_v2_with_the_catalogue_apart() -> None:
+    database = vehicle_database()
+    config = native_rate_config(s.name for m in database.messages for s in m.signals)
+    frames = [ego_motion(i * 0.01, speed_raw=5000 + (i * 7) % 13) for i in range(2000)]
+    estimate = estimate_uplink(
+        frames, FrameDecoder(database), config, BatchEncoder(scales=dbc_scales(database))
+    )
+    assert 0 < estimate.v3_bytes < estimate.bytes
+    assert estimate.catalogue_signals == 4  # EgoMotion's signals
+    assert estimate.catalogue_bytes > 0
+
+
+def test_reordered_receive_stamps_add_no_driving_time() -> None:
+    database = vehicle_database()
+    config = native_rate_config(["EgoSpeed"])
+    stamps = [0.0, 0.02, 0.01, 0.03, 0.025, 0.04]  # receive jitter swaps neighbours
+    frames = [ego_motion(t) for t in stamps]
+    estimate = estimate_uplink(frames, FrameDecoder(database), config, BatchEncoder())
+    assert estimate.frames.seconds == pytest.approx(0.04)
+    assert estimate.frames.gaps == 0

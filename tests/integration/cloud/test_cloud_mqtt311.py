@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edge_agent.batch import ClockQuality, Sample, decode_batch, encode_samples
-from edge_agent.bench.broker import LocalBroker
+from edge_agent.modules.telemetry.batch import ClockQuality, Sample, decode_batch, encode_samples
+from edge_agent.simulator.rig.broker import LocalBroker
 from edge_agent.spool import SpoolPriority
 from fixtures.cloud import (
     Pki,
@@ -25,7 +25,7 @@ from fixtures.cloud import (
     needs_mosquitto,
     running_agent,
 )
-from fixtures.waiting import until
+from fixtures.waiting import wait_until
 
 pytestmark = needs_mosquitto
 
@@ -37,11 +37,13 @@ async def test_records_commands_and_a_cut_over_mqtt_311(
     async with link_proxy(broker.port) as proxy, cloud_side(pki, broker.port) as cloud:
         link["port"] = proxy.port
         async with running_agent(tmp_path / "agent", "veh-3", link) as supervisor:
-            await until(lambda: link_state(supervisor) == "online", 10)
+            await wait_until(
+                lambda: link_state(supervisor) == "online", timeout=10, what="the link online"
+            )
             client = link_module(supervisor).link
             assert client.state.connects == 1
             for seq in range(20):
-                await supervisor.bus.publish("cloud/out/events/test", {"seq": seq})
+                await supervisor.bus.publish("cloud/out/events", {"seq": seq})
             batch = encode_samples(
                 [Sample("EgoSpeed", 1.0 + i, 1.7e9 + i, 50.0 + i) for i in range(5)],
                 vehicle_id="veh-3",
@@ -51,9 +53,17 @@ async def test_records_commands_and_a_cut_over_mqtt_311(
             )
             spool = link_module(supervisor).spool
             await spool.append("telemetry/chassis", batch, priority=SpoolPriority.TELEMETRY_HIGH)
-            await until(lambda: len(cloud.on("events/test")) >= 20, 10)
-            await until(lambda: cloud.on("telemetry/chassis"), 10)
-            seqs = [json.loads(r.payload)["seq"] for r in cloud.on("events/test")]
+            await wait_until(
+                lambda: len(cloud.on("events")) >= 20,
+                timeout=10,
+                what="20 events at the cloud",
+            )
+            await wait_until(
+                lambda: cloud.on("telemetry/chassis"),
+                timeout=10,
+                what="the telemetry batch at the cloud",
+            )
+            seqs = [json.loads(r.payload)["seq"] for r in cloud.on("events")]
             assert sorted(set(seqs)) == list(range(20))
             assert seqs[:20] == list(range(20))  # in order
             # 3.1.1 has no user properties: no message-id on the wire, but the batch has one.
@@ -63,27 +73,37 @@ async def test_records_commands_and_a_cut_over_mqtt_311(
             assert json.loads(cloud.on("status")[-1].payload)["state"] == "online"
 
             await cloud.publish("vehicles/veh-3/commands/ping", json.dumps({"id": "a"}).encode())
-            await until(lambda: cloud.json_on("commands/ping/reply"), 10)
+            await wait_until(
+                lambda: cloud.json_on("commands/ping/reply"), timeout=10, what="the reply to ping a"
+            )
             assert cloud.json_on("commands/ping/reply")[0]["ok"] is True
 
             # Cut: the will goes out, a command waits in the persistent session.
             await proxy.cut()
-            await until(lambda: link_state(supervisor) == "offline", 5)
-            await until(
+            await wait_until(
+                lambda: link_state(supervisor) == "offline", timeout=5, what="the link offline"
+            )
+            await wait_until(
                 lambda: json.loads(cloud.on("status")[-1].payload)["state"] == "offline",
-                10,
-                "last will",
+                timeout=10,
+                what="last will",
             )
             await cloud.publish("vehicles/veh-3/commands/ping", json.dumps({"id": "b"}).encode())
             for seq in range(20, 30):
-                await supervisor.bus.publish("cloud/out/events/test", {"seq": seq})
+                await supervisor.bus.publish("cloud/out/events", {"seq": seq})
             await proxy.restore()
-            await until(
-                lambda: any(r["id"] == "b" for r in cloud.json_on("commands/ping/reply")), 10
+            await wait_until(
+                lambda: any(r["id"] == "b" for r in cloud.json_on("commands/ping/reply")),
+                timeout=10,
+                what="the reply to ping b, queued while offline",
             )
             assert client.state.session_present is True
-            await until(lambda: len({*map(_seq, cloud.on("events/test"))}) >= 30, 10)
-            assert {*map(_seq, cloud.on("events/test"))} == set(range(30))
+            await wait_until(
+                lambda: len({*map(_seq, cloud.on("events"))}) >= 30,
+                timeout=10,
+                what="30 distinct events at the cloud",
+            )
+            assert {*map(_seq, cloud.on("events"))} == set(range(30))
 
 
 def _seq(received: object) -> int:

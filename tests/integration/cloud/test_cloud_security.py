@@ -3,8 +3,8 @@
 Refusals: no client certificate, one from another CA, an expired one, a broker whose
 certificate names another host or has expired. The agent keeps running offline and retries
 with backoff, and every connection it ever opens starts with a TLS handshake (never
-plaintext). Under the ACL ``pattern readwrite vehicles/%u/#`` (identity = certificate CN) a
-vehicle cannot touch another vehicle's topics, and the agent's own configuration works.
+plaintext). Under the fleet ACL (deploy/mosquitto/acl; identity = certificate CN) a vehicle
+cannot touch another vehicle's topics, and the agent's own configuration works.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+import tomli_w
 
-from edge_agent.bench.broker import LocalBroker
 from edge_agent.cli.main import main as cli_main
-from edge_agent.cloud.client import LinkClient, PublishRefused, tls_context
-from edge_agent.cloud.config import CloudLinkConfig
 from edge_agent.module_api import ModuleState
+from edge_agent.modules.cloud_link.client import LinkClient, PublishRefused, tls_context
+from edge_agent.modules.cloud_link.config import CloudLinkConfig
+from edge_agent.simulator.rig.broker import LocalBroker
 from fixtures.cloud import (
     Pki,
     cloud_side,
@@ -33,7 +34,7 @@ from fixtures.cloud import (
     needs_mosquitto,
     running_agent,
 )
-from fixtures.waiting import until
+from fixtures.waiting import wait_until
 
 pytestmark = needs_mosquitto
 TLS_HANDSHAKE = b"\x16"
@@ -66,10 +67,10 @@ async def test_refused_certificates_keep_the_agent_offline_and_never_fall_back(
                 tmp_path / "agent", "veh-1", link_config(pki, "veh-1", proxy.port, tls=tls)
             ) as supervisor,
         ):
-            await until(
+            await wait_until(
                 lambda: link_module(supervisor).link.state.attempt >= 4,
-                10,
-                "three failed connection attempts",
+                timeout=10,
+                what="three failed connection attempts",
             )
             link = link_module(supervisor).link.state
             assert supervisor.runners["cloud-link"].state is ModuleState.RUNNING  # offline-first
@@ -111,10 +112,10 @@ async def test_missing_certificate_files_keep_the_link_offline_and_say_so(
         ) as supervisor,
     ):
         runner = supervisor.runners["cloud-link"]
-        await until(
+        await wait_until(
             lambda: runner.context is not None and not runner.context.health.report.ok,
-            10,
-            "health degraded",
+            timeout=10,
+            what="health degraded",
         )
         assert "TLS setup" in runner.context.health.report.reason  # type: ignore[union-attr]
         assert "missing.pem" in runner.context.health.report.reason  # type: ignore[union-attr]
@@ -142,6 +143,7 @@ async def test_acl_keeps_a_vehicle_out_of_another_vehicles_topics(
     async with (
         _client(pki, broker.port, "veh-b") as vehicle_b,
         _client(pki, broker.port, "veh-a") as vehicle_a,
+        _client(pki, broker.port, "cloud") as cloud,
     ):
         await vehicle_b.subscribe("vehicles/veh-b/#", qos=1)
         # mosquitto grants a wildcard subscription and applies "read" per message instead.
@@ -152,14 +154,17 @@ async def test_acl_keeps_a_vehicle_out_of_another_vehicles_topics(
         ]
         with pytest.raises(PublishRefused, match="Not authorized"):
             await vehicle_a.publish_acked("vehicles/veh-b/state/desired", b"{}")
-        await vehicle_b.publish_acked("vehicles/veh-b/events", b"private")
-        await vehicle_a.publish_acked("vehicles/veh-a/events", b"own")
-        await until(lambda: received_by_a and received_by_b, 5)
+        # Directions are split (deploy/mosquitto/acl): vehicles read what the cloud sends.
+        await cloud.publish_acked("vehicles/veh-b/commands/ping", b"private")
+        await cloud.publish_acked("vehicles/veh-a/commands/ping", b"own")
+        await wait_until(
+            lambda: received_by_a and received_by_b, timeout=5, what="each vehicle's own command"
+        )
         for task in collectors:
             task.cancel()
         await asyncio.gather(*collectors, return_exceptions=True)
-    assert received_by_a == ["vehicles/veh-a/events"]  # never veh-b's
-    assert received_by_b == ["vehicles/veh-b/events"]  # never the one from veh-a
+    assert received_by_a == ["vehicles/veh-a/commands/ping"]  # never veh-b's
+    assert received_by_b == ["vehicles/veh-b/commands/ping"]
 
 
 async def test_the_agents_own_configuration_works_under_the_acl(
@@ -171,22 +176,25 @@ async def test_the_agents_own_configuration_works_under_the_acl(
             tmp_path / "agent", "veh-a", link_config(pki, "veh-a", broker.port)
         ) as supervisor,
     ):
-        await until(lambda: link_state(supervisor) == "online", 10)
+        await wait_until(
+            lambda: link_state(supervisor) == "online", timeout=10, what="the link online"
+        )
         bus = supervisor.bus
         await bus.publish("cloud/out/events", {"kind": "hard-brake"})
         await bus.publish("cloud/out/telemetry/chassis", b"\x01\x02")
         await bus.publish("cloud/out/ota/status", {"state": "idle"})
-        await until(
+        await wait_until(
             lambda: (
                 cloud.on("events")
                 and cloud.on("telemetry/chassis")
                 and cloud.on("ota/status")
                 and cloud.on("state/reported")
             ),
-            10,
+            timeout=10,
+            what="events, telemetry, OTA status and reported state at the cloud",
         )
         await cloud.publish("vehicles/veh-a/commands/ping", json.dumps({"id": "p"}).encode())
-        await until(lambda: cloud.on("commands/ping/reply"), 10)
+        await wait_until(lambda: cloud.on("commands/ping/reply"), timeout=10, what="the ping reply")
         assert cloud.json_on("commands/ping/reply")[0]["ok"] is True
         assert cloud.json_on("status")[0]["state"] == "online"
         assert link_module(supervisor).uplink.counters.refused_by_broker == 0
@@ -194,18 +202,12 @@ async def test_the_agents_own_configuration_works_under_the_acl(
 
 
 def _agent_toml(pki: Pki, path: Path, port: int, tls: dict[str, str]) -> Path:
-    lines = [
-        "[agent]",
-        'vehicle_id = "veh-1"',
-        f"state_dir = {json.dumps(str(path.parent))}",
-        "[modules.cloud-link.config]",
-        'host = "127.0.0.1"',
-        f"port = {port}",
-        "connect_timeout_s = 2.0",
-        "[modules.cloud-link.config.tls]",
-        *(f"{key} = {json.dumps(value)}" for key, value in tls.items()),
-    ]
-    path.write_text("\n".join(lines) + "\n")
+    link = {"host": "127.0.0.1", "port": port, "connect_timeout_s": 2.0, "tls": tls}
+    config = {
+        "agent": {"vehicle_id": "veh-1", "state_dir": str(path.parent)},
+        "modules": {"cloud-link": {"config": link}},
+    }
+    path.write_text(tomli_w.dumps(config))
     return path
 
 

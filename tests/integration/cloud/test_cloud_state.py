@@ -15,8 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.bench.broker import LocalBroker
+import tomli_w
+
 from edge_agent.simulator.cloud_consumer import BrokerAccess, send_command, send_desired
+from edge_agent.simulator.rig.broker import LocalBroker
 from fixtures.cloud import (
     CloudSide,
     Pki,
@@ -28,7 +30,7 @@ from fixtures.cloud import (
     needs_mosquitto,
     running_agent,
 )
-from fixtures.waiting import until
+from fixtures.waiting import wait_until
 
 pytestmark = needs_mosquitto
 HEARTBEAT = {"config": {"interval_s": 1.0}}
@@ -57,19 +59,21 @@ async def test_desired_state_applied_in_place_or_rejected_with_the_reason(
             tmp_path / "agent", "veh-1", link, extra_modules={"heartbeat": HEARTBEAT}
         ) as supervisor,
     ):
-        await until(lambda: link_state(supervisor) == "online", 10)
+        await wait_until(
+            lambda: link_state(supervisor) == "online", timeout=10, what="the link online"
+        )
         cloud_link = supervisor.runners["cloud-link"].module
         heartbeat = supervisor.runners["heartbeat"].module
-        own = {"config": link, "stop_timeout_s": 5.0}
         await send_desired(
             access(pki, broker.port),
             "veh-1",
-            {
-                "version": "v2",
-                "modules": {"cloud-link": own, "heartbeat": {"config": {"interval_s": 0.25}}},
-            },
+            {"version": "v2", "modules": {"heartbeat": {"config": {"interval_s": 0.25}}}},
         )
-        await until(lambda: latest_reported(cloud, lambda d: d["desired_version"] == "v2"), 10)
+        await wait_until(
+            lambda: latest_reported(cloud, lambda d: d["desired_version"] == "v2"),
+            timeout=10,
+            what="reported state naming desired version v2",
+        )
         document = reported(cloud, lambda d: d["desired_version"] == "v2")
         assert document["last_applied"]["report"]["reconfigured"] == ["heartbeat"]
         assert document["last_applied"]["report"]["unchanged"] == ["cloud-link"]
@@ -79,16 +83,14 @@ async def test_desired_state_applied_in_place_or_rejected_with_the_reason(
         assert heartbeat.config.interval_s == 0.25
         assert cloud_link.link.state.connects == 1  # the link never dropped
 
-        bad = {
-            "version": "v3",
-            "modules": {"cloud-link": own, "heartbeat": {"config": {"interval_s": -1}}},
-        }
+        bad = {"version": "v3", "modules": {"heartbeat": {"config": {"interval_s": -1}}}}
         await send_desired(access(pki, broker.port), "veh-1", bad)
-        await until(
+        await wait_until(
             lambda: latest_reported(
                 cloud, lambda d: (d["last_rejection"] or {}).get("version") == "v3"
             ),
-            10,
+            timeout=10,
+            what="reported state rejecting desired version v3",
         )
         document = reported(cloud, lambda d: (d["last_rejection"] or {}).get("version") == "v3")
         assert any(
@@ -99,27 +101,34 @@ async def test_desired_state_applied_in_place_or_rejected_with_the_reason(
 
         async with access(pki, broker.port).client("cloud-raw", persistent=False) as raw:
             await raw.publish("vehicles/veh-1/state/desired", b"{not json", qos=1, retain=True)
-        await until(
+        await wait_until(
             lambda: latest_reported(
                 cloud, lambda d: "not valid JSON" in json.dumps(d["last_rejection"])
             ),
-            10,
+            timeout=10,
+            what="reported state rejecting the malformed desired state",
         )
 
+        # Privileged settings (here: the broker) never come from a desired state.
         await send_desired(
             access(pki, broker.port),
             "veh-1",
-            {"version": "v4", "modules": {"heartbeat": HEARTBEAT}},
+            {"version": "v4", "modules": {"cloud-link": {"config": {"host": "elsewhere"}}}},
         )
-        await until(
+        await wait_until(
             lambda: latest_reported(
                 cloud, lambda d: (d["last_rejection"] or {}).get("version") == "v4"
             ),
-            10,
+            timeout=10,
+            what="reported state rejecting desired version v4",
         )
         document = reported(cloud, lambda d: (d["last_rejection"] or {}).get("version") == "v4")
-        assert "would lose its cloud link" in document["last_rejection"]["errors"][0]
+        assert document["last_rejection"]["errors"] == [
+            "modules.cloud-link.config.host: privileged setting: it changes only through a "
+            "signed config target"
+        ]
         assert supervisor.runners["cloud-link"].module is cloud_link
+        assert cloud_link.link.state.connects == 1
 
 
 async def test_commands_over_mqtt(pki: Pki, broker: LocalBroker, tmp_path: Path) -> None:
@@ -130,7 +139,9 @@ async def test_commands_over_mqtt(pki: Pki, broker: LocalBroker, tmp_path: Path)
             tmp_path / "agent", "veh-1", link_config(pki, "veh-1", broker.port)
         ) as supervisor,
     ):
-        await until(lambda: link_state(supervisor) == "online", 10)
+        await wait_until(
+            lambda: link_state(supervisor) == "online", timeout=10, what="the link online"
+        )
         reply = await send_command(cloud_access, "veh-1", "ping", timeout_s=5)
         assert reply["ok"]
         assert reply["result"]["vehicle_id"] == "veh-1"
@@ -143,8 +154,10 @@ async def test_commands_over_mqtt(pki: Pki, broker: LocalBroker, tmp_path: Path)
         reply = await send_command(cloud_access, "veh-1", "reboot_ecu", timeout_s=5)
         assert "unknown command 'reboot_ecu'" in reply["error"]
         await cloud.publish("vehicles/veh-1/commands/ping", b"\xff garbage")
-        await until(
-            lambda: any(r.get("id") is None for r in cloud.json_on("commands/ping/reply")), 10
+        await wait_until(
+            lambda: any(r.get("id") is None for r in cloud.json_on("commands/ping/reply")),
+            timeout=10,
+            what="a ping reply without an id",
         )
         assert link_module(supervisor).commands.handled == 5
 
@@ -161,17 +174,31 @@ async def test_session_present_false_restores_subscriptions_and_reported_state(
                 tmp_path / "agent", "veh-1", link_config(pki, "veh-1", broker.port)
             ) as supervisor,
         ):
-            await until(lambda: link_state(supervisor) == "online", 10)
-            await until(lambda: cloud.on("state/reported"), 10)
+            await wait_until(
+                lambda: link_state(supervisor) == "online", timeout=10, what="the link online"
+            )
+            await wait_until(
+                lambda: cloud.on("state/reported"), timeout=10, what="the first reported state"
+            )
             broker.kill()
             broker.start()  # no persistence: every session and retained message is gone
-            await until(lambda: link_module(supervisor).link.state.connects == 2, 10)
+            await wait_until(
+                lambda: link_module(supervisor).link.state.connects == 2,
+                timeout=10,
+                what="the second connect",
+            )
             assert link_module(supervisor).link.state.session_present is False
-            await until(lambda: latest_reported(cloud, lambda d: d["link"]["connects"] == 2), 10)
+            await wait_until(
+                lambda: latest_reported(cloud, lambda d: d["link"]["connects"] == 2),
+                timeout=10,
+                what="reported state showing the second connect",
+            )
             reply = await send_command(access(pki, broker.port), "veh-1", "ping", timeout_s=5)
             assert reply["ok"]  # the command subscription is back
             async with cloud_side(pki, broker.port, "vehicles/veh-1/state/reported") as late:
-                await until(lambda: late.on("state/reported"), 5)  # retained again
+                await wait_until(
+                    lambda: late.on("state/reported"), timeout=5, what="the retained reported state"
+                )  # retained again
                 assert late.received[0].retain
     finally:
         broker.stop()
@@ -187,45 +214,43 @@ async def test_persistent_session_keeps_commands_sent_while_offline(
             tmp_path / "agent", "veh-1", link_config(pki, "veh-1", proxy.port)
         ) as supervisor,
     ):
-        await until(lambda: link_state(supervisor) == "online", 10)
+        await wait_until(
+            lambda: link_state(supervisor) == "online", timeout=10, what="the link online"
+        )
         await proxy.cut()
-        await until(lambda: link_state(supervisor) == "offline", 5)
-        await until(
+        await wait_until(
+            lambda: link_state(supervisor) == "offline", timeout=5, what="the link offline"
+        )
+        await wait_until(
             lambda: json.loads(cloud.on("status")[-1].payload)["state"] == "offline",
-            10,
-            "last will",
+            timeout=10,
+            what="last will",
         )
         await cloud.publish("vehicles/veh-1/commands/ping", json.dumps({"id": "queued"}).encode())
         await proxy.restore()
-        await until(
-            lambda: any(r["id"] == "queued" for r in cloud.json_on("commands/ping/reply")), 10
+        await wait_until(
+            lambda: any(r["id"] == "queued" for r in cloud.json_on("commands/ping/reply")),
+            timeout=10,
+            what="the reply to the ping queued while offline",
         )
         assert link_module(supervisor).link.state.session_present is True
 
 
 def _agent_toml(pki: Pki, state_dir: Path, port: int) -> str:
-    tls = pki.tls_config("veh-9")
-    return (
-        "\n".join(
-            [
-                "[agent]",
-                'vehicle_id = "veh-9"',
-                f"state_dir = {json.dumps(str(state_dir))}",
-                "[modules.heartbeat.config]",
-                "interval_s = 1.0",
-                "[modules.cloud-link.config]",
-                'host = "127.0.0.1"',
-                f"port = {port}",
-                "keepalive_s = 2",
-                "reconnect_initial_s = 0.1",
-                "reconnect_max_s = 0.5",
-                "reported_min_interval_s = 0.0",
-                "[modules.cloud-link.config.tls]",
-                *(f"{key} = {json.dumps(value)}" for key, value in tls.items()),
-            ]
-        )
-        + "\n"
-    )
+    link = {
+        "host": "127.0.0.1",
+        "port": port,
+        "keepalive_s": 2,
+        "reconnect_initial_s": 0.1,
+        "reconnect_max_s": 0.5,
+        "reported_min_interval_s": 0.0,
+        "tls": pki.tls_config("veh-9"),
+    }
+    config = {
+        "agent": {"vehicle_id": "veh-9", "state_dir": str(state_dir)},
+        "modules": {"heartbeat": {"config": {"interval_s": 1.0}}, "cloud-link": {"config": link}},
+    }
+    return tomli_w.dumps(config)
 
 
 async def test_last_good_configuration_survives_a_restart(
@@ -256,33 +281,34 @@ async def test_last_good_configuration_survives_a_restart(
     agent = start()
     try:
         async with cloud_side(pki, broker.port) as cloud:
-            await until(lambda: cloud.on("state/reported"), 20, "agent online")
-            link = {
-                "host": "127.0.0.1",
-                "port": broker.port,
-                "keepalive_s": 2,
-                "reconnect_initial_s": 0.1,
-                "reconnect_max_s": 0.5,
-                "reported_min_interval_s": 0.0,
-                "tls": pki.tls_config("veh-9"),
+            await wait_until(lambda: cloud.on("state/reported"), timeout=20, what="agent online")
+            modules: dict[str, Any] = {
+                "cloud-link": {"config": {"command_timeout_s": 5.0}},
+                "heartbeat": {"config": {"interval_s": 0.3}},
             }
-            modules = {"cloud-link": {"config": link}, "heartbeat": {"config": {"interval_s": 0.3}}}
             await send_desired(cloud_access, "veh-9", {"version": "v2", "modules": modules})
-            await until(lambda: latest_reported(cloud, lambda d: d["desired_version"] == "v2"), 10)
+            await wait_until(
+                lambda: latest_reported(cloud, lambda d: d["desired_version"] == "v2"),
+                timeout=10,
+                what="reported state naming desired version v2",
+            )
             modules["heartbeat"] = {"config": {"interval_s": "fast"}}
             await send_desired(cloud_access, "veh-9", {"version": "v3", "modules": modules})
-            await until(
+            await wait_until(
                 lambda: latest_reported(
                     cloud, lambda d: (d["last_rejection"] or {}).get("version") == "v3"
                 ),
-                10,
+                timeout=10,
+                what="reported state rejecting desired version v3",
             )
 
             agent.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(agent.wait, 20) == 0
             before = len(cloud.on("state/reported"))
             agent = start()
-            await until(lambda: len(cloud.on("state/reported")) > before, 20, "back online")
+            await wait_until(
+                lambda: len(cloud.on("state/reported")) > before, timeout=20, what="back online"
+            )
             document = cloud.json_on("state/reported")[-1]
             assert document["agent"]["config_source"] == "desired state v2"
             assert document["last_rejection"]["version"] == "v3"  # remembered across restarts

@@ -1,0 +1,119 @@
+"""A link cut again and again, at every step of a connection, leaves no error unread.
+
+The proxy cuts the link at a seeded random moment after each new connection: during the TLS
+handshake, the CONNACK, the online status publish, the subscribe (a clean session each time,
+so every connection subscribes), the uplink's publishes awaiting their PUBACK, and at last
+during the shutdown's offline publish and DISCONNECT. asyncio reports a future whose error
+nobody read ("Future exception was never retrieved"), and an error in a loop callback, to the
+loop's exception handler: the test installs one that records every report, and there must be
+none. Every event still reaches the cloud.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_agent.simulator.rig.broker import LocalBroker
+from fixtures.cloud import (
+    LinkProxy,
+    Pki,
+    cloud_side,
+    link_config,
+    link_module,
+    link_proxy,
+    needs_mosquitto,
+    running_agent,
+)
+from fixtures.waiting import wait_until
+
+pytestmark = needs_mosquitto
+ROUNDS = 40
+EVENTS_PER_ROUND = 20
+LATEST_CUT_S = 0.15  # past the online state on this machine: later cuts hit publishes
+
+
+@pytest.fixture
+async def loop_reports() -> AsyncIterator[list[dict[str, Any]]]:
+    """Everything reported to the running loop's exception handler during the test."""
+    loop = asyncio.get_running_loop()
+    reports: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reports.append(context))
+    yield reports
+    loop.set_exception_handler(previous)
+
+
+async def a_new_connection(proxy: LinkProxy) -> None:
+    """Until the agent opens another connection through ``proxy``."""
+    seen = len(proxy.first_bytes)
+    await wait_until(lambda: len(proxy.first_bytes) > seen, timeout=30, what="a new connection")
+
+
+def described(reports: list[dict[str, Any]]) -> list[str]:
+    """One line per report: the message and what it was about."""
+    return [
+        f"{r.get('message')}: {r.get('exception')!r} "
+        f"{r.get('future') or r.get('task') or r.get('handle') or ''}"
+        for r in reports
+    ]
+
+
+@pytest.mark.slow
+async def test_repeated_cuts_leave_no_unread_error(
+    pki: Pki, broker: LocalBroker, tmp_path: Path, loop_reports: list[dict[str, Any]]
+) -> None:
+    draw = random.Random(7)
+    options = {"session_expiry_s": 0, "operation_timeout_s": 2.0}
+    seq = 0
+    async with (
+        link_proxy(broker.port) as proxy,
+        cloud_side(pki, broker.port) as cloud,
+        running_agent(
+            tmp_path / "agent", "veh-1", link_config(pki, "veh-1", proxy.port, **options)
+        ) as supervisor,
+    ):
+        for _ in range(ROUNDS):
+            await a_new_connection(proxy)
+            for _ in range(EVENTS_PER_ROUND):
+                await supervisor.bus.publish("cloud/out/events", {"seq": seq})
+                seq += 1
+            await asyncio.sleep(draw.uniform(0, LATEST_CUT_S))
+            await proxy.cut()
+            await asyncio.sleep(0.05)
+            await proxy.restore()
+        module = link_module(supervisor)
+        assert module.link.state.connects >= 1  # some cuts came after the link was up
+
+        def arrived() -> set[int]:
+            return {json.loads(r.payload)["seq"] for r in cloud.on("events")}
+
+        await wait_until(
+            lambda: arrived() == set(range(seq)),
+            timeout=60,
+            what="every event at the cloud",
+            details=lambda: f"{seq - len(arrived())} missing",
+        )
+        # Last: a cut while the agent stops (its offline publish and DISCONNECT).
+        await wait_until(lambda: module.link.online, timeout=30, what="the link online")
+        for _ in range(EVENTS_PER_ROUND):
+            await supervisor.bus.publish("cloud/out/events", {"seq": seq})
+            seq += 1
+
+        async def cut_soon() -> None:
+            await asyncio.sleep(0.01)
+            await proxy.cut()
+
+        cutter = asyncio.create_task(cut_soon())
+    await cutter
+    # A future reports an unread error when it is collected: collect every dropped client.
+    gc.collect()
+    await asyncio.sleep(0)
+    assert described(loop_reports) == []
