@@ -11,7 +11,10 @@ the disconnect's error there but reads it only while someone iterates ``messages
 lost during a publish or a subscribe, or while the uplink failed first, left the error
 unread ("Future exception was never retrieved", one per lost connection). Publishes and
 subscribes here wait on that future too (they fail at once with the disconnect's error
-instead of at their timeout), and :meth:`LinkClient.abort` reads whatever is left.
+instead of at their timeout), and :meth:`LinkClient.abort` reads whatever is left. A
+connection that drops in the same read as its CONNACK is one aiomqtt would call connected
+(it replaces the finished future with a fresh one nothing will ever set): entering fails
+instead, with the disconnect's error.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import logging
 import math
 import ssl
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiomqtt
 import paho.mqtt.client as paho
@@ -164,6 +167,17 @@ class LinkClient(aiomqtt.Client):
         self._client.on_log = self._remember_error
         # aiomqtt warns above this many pending calls; a full in-flight window is normal.
         self.pending_calls_threshold = config.inflight_window + 16
+
+    async def __aenter__(self) -> Self:
+        """Connect; raises ``aiomqtt.MqttError`` if the connection ended already."""
+        ended = self._disconnected
+        await super().__aenter__()
+        if ended is not self._disconnected and ended.done():
+            # Ended between CONNACK and here: aiomqtt dropped that outcome for a new future.
+            self._disconnected = ended
+            error = None if ended.cancelled() else ended.exception()
+            raise aiomqtt.MqttError("connection lost right after CONNACK") from error
+        return self
 
     def _remember_error(self, _client: Any, _userdata: Any, level: int, text: str) -> None:
         if level == paho.MQTT_LOG_ERR:

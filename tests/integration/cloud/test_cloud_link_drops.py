@@ -19,8 +19,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
+from edge_agent.modules.cloud_link.client import LinkClient
+from edge_agent.modules.cloud_link.config import CloudLinkConfig
 from edge_agent.simulator.rig.broker import LocalBroker
 from fixtures.cloud import (
     LinkProxy,
@@ -116,4 +119,41 @@ async def test_repeated_cuts_leave_no_unread_error(
     # A future reports an unread error when it is collected: collect every dropped client.
     gc.collect()
     await asyncio.sleep(0)
+    assert described(loop_reports) == []
+
+
+async def test_a_drop_in_the_same_read_as_connack_fails_the_connect(
+    loop_reports: list[dict[str, Any]],
+) -> None:
+    """A broker that accepts and hangs up at once: the connect fails, no error is left unread.
+
+    The CONNACK and the end of the stream arrive in one read, so the disconnect is seen before
+    the connect returns (the race a cut right after CONNACK hits now and then).
+    """
+
+    async def accept_and_hang_up(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.read(1024)  # the CONNECT
+        writer.write(bytes([0x20, 3, 0, 0, 0]))  # MQTT 5 CONNACK: success, no properties
+        await writer.drain()
+        writer.transport.abort()
+
+    server = await asyncio.start_server(accept_and_hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = CloudLinkConfig.model_validate({"host": "127.0.0.1", "port": port, "tls": False})
+    failures = []
+    async with server:
+        for _ in range(10):
+            client = LinkClient(config, "veh-1", None)
+            try:
+                with pytest.raises(aiomqtt.MqttError) as failed:
+                    await client.__aenter__()
+                failures.append(str(failed.value))
+            finally:
+                client.abort()
+            del client
+    gc.collect()
+    await asyncio.sleep(0)
+    assert failures == ["connection lost right after CONNACK"] * 10
     assert described(loop_reports) == []
