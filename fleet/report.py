@@ -135,6 +135,7 @@ async def bench_result(
         "spool_refused": report.total("spool_refused"),
         "stuck_links": report.total("stuck_links"),
         "overran": report.total("overran"),
+        "loop_reports": report.loop_reports,
         "publishes": report.total("publishes"),
         "failovers": report.total("failovers"),
         "offline_windows": report.total("offline_windows"),

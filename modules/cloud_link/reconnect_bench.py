@@ -69,12 +69,19 @@ async def _one_run(
         await _until(lambda: link.online, 30, "link online")
         await asyncio.to_thread(broker.stop)
         await _until(lambda: not link.online, 30, "link offline")
-        await spool.append("events/bench", b"{}", priority=SpoolPriority.EVENTS)
+        await spool.append("events", b"{}", priority=SpoolPriority.EVENTS)
         await asyncio.sleep(outage_s)  # the outage itself: what the backoff grows during
         published = uplink.counters.published
         await asyncio.to_thread(broker.start)
         ended = time.perf_counter()
-        await _until(lambda: uplink.counters.published > published, 120, "first PUBACK")
+        counters = uplink.counters
+        await _until(
+            lambda: counters.published > published or counters.refused_by_broker > 0,
+            120,
+            "first PUBACK",
+        )
+        if counters.refused_by_broker:
+            raise RuntimeError(f"bench reconnect: {counters.last_refusal}")
         seconds = time.perf_counter() - ended
         return {
             "seconds": seconds,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.fleet.generator import LoadPlan, split
+from edge_agent.fleet.generator import LoadPlan, count_loop_reports, split
 from edge_agent.fleet.report import latency_figures, percentile
 from edge_agent.fleet.traffic import StreamProfile, TrafficProfile
 from edge_agent.spool import SpoolPriority
@@ -115,3 +117,22 @@ def test_cpu_meter_counts_our_own_process() -> None:
     assert report["groups"]["me"]["cpu_s"] >= 0.05  # type: ignore[index]
     own = [a for a in Path("/proc/self/cmdline").read_bytes().split(b"\0") if a][-1]
     assert os.getpid() in pids_running(own.decode(errors="replace"))  # any runner's process
+
+
+def test_a_generator_counts_what_reaches_its_loops_exception_handler() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        reports = count_loop_reports(loop)
+        for _ in range(2):
+            unread = loop.create_future()
+            unread.set_exception(ConnectionError("cut"))
+            del unread
+        gc.collect()
+        loop.call_soon(lambda: 1 / 0)
+        loop.run_until_complete(asyncio.sleep(0.01))
+    finally:
+        loop.close()
+    assert dict(reports) == {
+        "Future exception was never retrieved (ConnectionError)": 2,
+        "Exception in callback (ZeroDivisionError)": 1,
+    }

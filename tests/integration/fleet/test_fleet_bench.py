@@ -51,6 +51,7 @@ async def test_small_bench_loses_nothing_acked_and_doubles_no_row(tmp_path: Path
     assert result["p50_ms"] is not None
     assert result["p99_ms"] is not None
     assert result["offline_windows"] >= 1
+    assert result["loop_reports"] == {}  # no unread link error, no failed loop callback
 
 
 def test_impossible_options_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
