@@ -14,7 +14,13 @@ subscribes here wait on that future too (they fail at once with the disconnect's
 instead of at their timeout), and :meth:`LinkClient.abort` reads whatever is left. A
 connection that drops in the same read as its CONNACK is one aiomqtt would call connected
 (it replaces the finished future with a fresh one nothing will ever set): entering fails
-instead, with the disconnect's error.
+instead, with the disconnect's error. After :meth:`LinkClient.abort`, an outcome set late (by
+a callback queued before the close) is read when it is set.
+
+aiomqtt adds the socket's reader and writer on the loop after paho asked for them from its
+connect thread, by file number. Under a connection storm the socket was closed by then, or
+its number reused by the next connection, whose reader or writer the dead one's would
+replace; both are added here only while the socket is still this client's.
 """
 
 from __future__ import annotations
@@ -101,6 +107,12 @@ def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
         return asyncio.get_running_loop() is loop
     except RuntimeError:
         return False
+
+
+def _read_outcome(future: asyncio.Future[Any]) -> None:
+    """Retrieve ``future``'s error, so asyncio does not report it as never retrieved."""
+    if not future.cancelled() and (error := future.exception()) is not None:
+        _log.debug("connection ended: %s", error)
 
 
 class LinkClient(aiomqtt.Client):
@@ -202,6 +214,8 @@ class LinkClient(aiomqtt.Client):
         reason_code: Any,
         properties: Properties | None = None,
     ) -> None:
+        if self._connected.cancelled():
+            return  # the connect was abandoned (timed out, or its task cancelled): no one waits
         if not self._connected.done():
             # Closed before CONNACK: fail the connect now, with the reason paho logged.
             reason = self.last_error or f"closed by the broker ({reason_code})"
@@ -289,6 +303,34 @@ class LinkClient(aiomqtt.Client):
         if not self._connected.done() and not self._aborted:
             self._connected.set_exception(aiomqtt.MqttError(reason))
 
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        # As aiomqtt's, with the guard of _on_socket_register_write: aiomqtt adds the reader
+        # later, on the loop, by file number. Under a connection storm (2,000 links, a node
+        # killed) the socket was closed by then (EBADF in the loop), or its number already
+        # reused by another connection, whose reader this one's would replace.
+        def read() -> None:
+            try:
+                while True:
+                    client.loop_read()
+                    # loop_read may leave decoded TLS bytes in the socket (paho issue 131).
+                    current = client.socket()
+                    if isinstance(current, ssl.SSLSocket) and current.pending() > 0:
+                        continue
+                    break
+            except Exception as error:  # a broken socket: the connection is lost
+                if not self._disconnected.done():
+                    self._disconnected.set_exception(error)
+
+        def register() -> None:
+            current = client.socket()
+            if self._aborted or current is None or current is not sock:
+                return  # closed (or replaced) before the loop got here: nothing to read
+            self._loop.add_reader(current.fileno(), read)
+            if self._misc_task is None:
+                self._misc_task = self._loop.create_task(self._misc_loop())
+
+        self._loop.call_soon_threadsafe(register)
+
     def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         # As aiomqtt's, but aiomqtt registers the writer later, on the loop, by file number:
         # by then the link may have dropped, the socket closed, and its number closed (an
@@ -321,8 +363,7 @@ class LinkClient(aiomqtt.Client):
                 _log.debug("abort: %s", error)
         if self._misc_task is not None:
             self._misc_task.cancel()
-        # The socket is closed: nothing sets these any more. Read what nobody else did.
-        if (ended := self.disconnect_error()) is not None:
-            _log.debug("connection ended: %s", ended)
-        if self._connected.done() and not self._connected.cancelled():
-            self._connected.exception()
+        # Nobody waits on these any more: read their outcome now or whenever it is set (a
+        # callback the loop had queued before the close may still set one).
+        for outcome in (self._connected, self._disconnected):
+            outcome.add_done_callback(_read_outcome)

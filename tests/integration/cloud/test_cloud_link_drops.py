@@ -15,12 +15,16 @@ import asyncio
 import gc
 import json
 import random
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.modules.cloud_link.client import LinkClient
 from edge_agent.modules.cloud_link.config import CloudLinkConfig
@@ -156,4 +160,68 @@ async def test_a_drop_in_the_same_read_as_connack_fails_the_connect(
     gc.collect()
     await asyncio.sleep(0)
     assert failures == ["connection lost right after CONNACK"] * 10
+    assert described(loop_reports) == []
+
+
+def unconnected_client() -> LinkClient:
+    """A client for a port nothing listens on; the tests call paho's callbacks themselves."""
+    config = CloudLinkConfig.model_validate({"host": "127.0.0.1", "port": 9, "tls": False})
+    return LinkClient(config, "veh-1", None)
+
+
+async def test_a_socket_closed_before_the_loop_adds_its_reader_is_left_alone(
+    loop_reports: list[dict[str, Any]],
+) -> None:
+    """paho opens the socket in a worker thread; the loop adds its reader later.
+
+    By then the socket may be closed (a link cut during the connect) and its number reused by
+    another connection, whose reader the dead one's would replace. Seen at 2,000 vehicles.
+    """
+    loop = asyncio.get_running_loop()
+    client = unconnected_client()
+    opened, peer = socket.socketpair()
+    number = opened.fileno()
+    client._on_socket_open(client._client, None, opened)  # queued for the loop, as from paho
+    opened.close()
+    reused, other_peer = socket.socketpair()  # the lowest free number: usually ``number``
+    try:
+        await asyncio.sleep(0.01)
+        assert not loop.remove_reader(number), "a reader was added for a closed socket"
+        assert not loop.remove_reader(reused.fileno())
+    finally:
+        for end in (peer, reused, other_peer):
+            end.close()
+        client.abort()
+    assert described(loop_reports) == []
+
+
+async def test_a_disconnect_after_an_abandoned_connect_is_ignored(
+    loop_reports: list[dict[str, Any]],
+) -> None:
+    """The connect timed out (its future cancelled); paho reports the drop afterwards."""
+    client = unconnected_client()
+    client._connected.cancel()
+    client._on_disconnect(
+        client._client,
+        None,
+        paho.DisconnectFlags(is_disconnect_packet_from_server=False),
+        ReasonCode(PacketTypes.DISCONNECT, "Unspecified error"),
+    )
+    client.abort()
+    await asyncio.sleep(0)
+    assert described(loop_reports) == []
+
+
+async def test_an_error_set_after_abort_is_not_left_unread(
+    loop_reports: list[dict[str, Any]],
+) -> None:
+    """A read callback the loop had queued before the close may still end the connection."""
+    client = unconnected_client()
+    client._connected.set_result(None)
+    client.abort()
+    client._disconnected.set_exception(aiomqtt.MqttCodeError(7, "Unexpected disconnection"))
+    await asyncio.sleep(0)
+    del client
+    gc.collect()
+    await asyncio.sleep(0)
     assert described(loop_reports) == []
