@@ -304,10 +304,6 @@ class LinkClient(aiomqtt.Client):
             self._connected.set_exception(aiomqtt.MqttError(reason))
 
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        # As aiomqtt's, with the guard of _on_socket_register_write: aiomqtt adds the reader
-        # later, on the loop, by file number. Under a connection storm (2,000 links, a node
-        # killed) the socket was closed by then (EBADF in the loop), or its number already
-        # reused by another connection, whose reader this one's would replace.
         def read() -> None:
             try:
                 while True:
@@ -318,36 +314,44 @@ class LinkClient(aiomqtt.Client):
                         continue
                     break
             except Exception as error:  # a broken socket: the connection is lost
-                if not self._disconnected.done():
-                    self._disconnected.set_exception(error)
+                self._lose(error)
 
         def register() -> None:
-            current = client.socket()
-            if self._aborted or current is None or current is not sock:
-                return  # closed (or replaced) before the loop got here: nothing to read
-            self._loop.add_reader(current.fileno(), read)
-            if self._misc_task is None:
-                self._misc_task = self._loop.create_task(self._misc_loop())
+            if (current := self._still_open(sock)) is not None:
+                self._loop.add_reader(current.fileno(), read)
+                if self._misc_task is None:
+                    self._misc_task = self._loop.create_task(self._misc_loop())
 
         self._loop.call_soon_threadsafe(register)
 
     def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        # As aiomqtt's, but aiomqtt registers the writer later, on the loop, by file number:
-        # by then the link may have dropped, the socket closed, and its number closed (an
-        # error in the loop) or reused by another connection (whose writer it would take).
         def write() -> None:
             try:
                 client.loop_write()
             except Exception as error:  # a broken socket: the connection is lost
-                if not self._disconnected.done():
-                    self._disconnected.set_exception(error)
+                self._lose(error)
 
         def register() -> None:
-            current = client.socket()
-            if current is not None and current is sock:  # still this connection's: open
+            if (current := self._still_open(sock)) is not None:
                 self._loop.add_writer(current.fileno(), write)
 
         self._loop.call_soon_threadsafe(register)
+
+    def _still_open(self, sock: Any) -> Any:
+        """``sock`` if it is still this client's open socket, else None.
+
+        aiomqtt adds the reader and writer on the loop, by file number, after paho asked for
+        them from its connect thread. By then the link may have dropped: the socket closed
+        (EBADF in the loop), its number perhaps reused by the next connection, whose reader
+        or writer this client's would replace (seen at 2,000 vehicles with a node killed).
+        """
+        current = self._client.socket()
+        return current if not self._aborted and current is not None and current is sock else None
+
+    def _lose(self, error: BaseException) -> None:
+        """The connection broke under a read or write: end it with ``error``."""
+        if not self._disconnected.done():
+            self._disconnected.set_exception(error)
 
     def abort(self) -> None:
         """Drop the connection now, without waiting for anything; safe to call twice.

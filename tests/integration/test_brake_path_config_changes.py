@@ -9,7 +9,6 @@ its process; changes that need a new process wait until the vehicle is parked.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,14 +18,12 @@ from typing import Any
 import pytest
 
 from edge_agent.agent_topics import APPLY_DESIRED_TOPIC, APPLY_SIGNED_TOPIC
-from edge_agent.can.types import DecodedMessage, decoded_topic
 from edge_agent.config import validate_config
 from edge_agent.module_api import ModuleState
 from edge_agent.supervisor import Supervisor
 from edge_agent.vehicle_state import vehicle_parked
+from fixtures.supervised import publish_ego_speed
 from fixtures.waiting import wait_until
-
-SPEED_PERIOD_S = 0.05
 
 
 @dataclass
@@ -53,20 +50,6 @@ class Drive:
         return result
 
 
-async def publish_speed(drive: Drive) -> None:
-    while True:
-        message = DecodedMessage(
-            "vehicle",
-            "EgoMotion",
-            0x100,
-            time.time(),
-            time.monotonic(),
-            {"EgoSpeed": drive.speed_kmh},
-        )
-        await drive.supervisor.bus.publish(decoded_topic("vehicle", "EgoMotion"), message)
-        await asyncio.sleep(SPEED_PERIOD_S)  # the vehicle's own pace, not synchronisation
-
-
 @pytest.fixture
 async def drive(tmp_path: Path) -> AsyncIterator[Drive]:
     channel = f"brake-{uuid.uuid4().hex[:8]}"
@@ -89,7 +72,7 @@ async def drive(tmp_path: Path) -> AsyncIterator[Drive]:
     supervisor = Supervisor(config)
     task = asyncio.create_task(supervisor.run())
     drive = Drive(supervisor, channel)
-    speed = asyncio.create_task(publish_speed(drive))
+    speed = asyncio.create_task(publish_ego_speed(drive.supervisor.bus, lambda: drive.speed_kmh))
     try:
         await wait_until(
             lambda: all(r.state is ModuleState.RUNNING for r in supervisor.runners.values()),

@@ -8,17 +8,19 @@ with a warning, while the benchmarks reported it pinned to its own.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import tomli_w
 
+from edge_agent.simulator.rig.agent import Agent
+from fixtures.agent_rig import agents, namespace, start_agent
 from fixtures.real_parts import missing
 from fixtures.waiting import wait_until_sync
+
+__all__ = ["agents", "namespace"]
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -65,43 +67,22 @@ def test_cpus_the_machine_lacks_change_nothing() -> None:
 
 
 @pytest.mark.slow
-def test_the_agent_and_its_module_child_each_run_on_their_own_cpu(tmp_path: Path) -> None:
+def test_the_agent_and_its_module_child_each_run_on_their_own_cpu(
+    namespace: str, agents: list[Agent], tmp_path: Path
+) -> None:
     two_cpus()
-    state = tmp_path / "state"
-    config = tmp_path / "agent.toml"
-    config.write_text(
-        tomli_w.dumps(
-            {
-                "agent": {"vehicle_id": "veh-1", "state_dir": str(state), "cpu_affinity": [0]},
-                "modules": {
-                    "echo": {"entry_point": "fixtures.isolated:EchoInChild", "cpu_affinity": [1]}
-                },
-            }
-        )
-    )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    config = {
+        "agent": {"vehicle_id": "veh-1", "state_dir": str(tmp_path / "state"), "cpu_affinity": [0]},
+        "modules": {"echo": {"entry_point": "fixtures.isolated:EchoInChild", "cpu_affinity": [1]}},
     }
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
+    search = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    agent = start_agent(agents, namespace, tmp_path, config, env={"PYTHONPATH": search})
 
     def child_pid() -> int | None:
-        try:
-            health = json.loads((state / "health.json").read_text())
-        except (OSError, ValueError):
-            return None
-        pid = health.get("modules", {}).get("echo", {}).get("details", {}).get("child_pid")
+        pid = agent.module("echo").get("details", {}).get("child_pid")
         return int(pid) if pid else None
 
-    try:
-        wait_until_sync(lambda: child_pid() is not None, timeout=30, what="the echo child running")
-        pid = child_pid()
-        assert pid is not None
-        assert (allowed_cpus(agent.pid), allowed_cpus(pid)) == ("0", "1")
-    finally:
-        agent.terminate()
-        agent.wait(timeout=30)
+    wait_until_sync(lambda: child_pid() is not None, timeout=30, what="the echo child running")
+    pid = child_pid()
+    assert pid is not None
+    assert (allowed_cpus(agent.pid), allowed_cpus(pid)) == ("0", "1")

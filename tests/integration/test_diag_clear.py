@@ -12,7 +12,6 @@ on, refused while the vehicle moves, and clears the ECU's codes once it is parke
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,15 +23,13 @@ import pytest
 
 from edge_agent.agent_topics import APPLY_DESIRED_TOPIC, APPLY_SIGNED_TOPIC
 from edge_agent.bus import RequestFailed
-from edge_agent.can.types import DecodedMessage, decoded_topic
 from edge_agent.config import validate_config
 from edge_agent.module_api import ModuleState
 from edge_agent.simulator.ecus import EcuServer, SimulatedEcu, brake_ecu, engine_ecu
 from edge_agent.supervisor import Supervisor
 from edge_agent.vehicle_state import vehicle_parked
+from fixtures.supervised import publish_ego_speed
 from fixtures.waiting import wait_until
-
-SPEED_PERIOD_S = 0.05
 
 
 @dataclass
@@ -67,20 +64,6 @@ class Workshop:
         return result
 
 
-async def publish_speed(shop: Workshop) -> None:
-    while True:
-        message = DecodedMessage(
-            "vehicle",
-            "EgoMotion",
-            0x100,
-            time.time(),
-            time.monotonic(),
-            {"EgoSpeed": shop.speed_kmh},
-        )
-        await shop.supervisor.bus.publish(decoded_topic("vehicle", "EgoMotion"), message)
-        await asyncio.sleep(SPEED_PERIOD_S)  # the vehicle's own pace, not synchronisation
-
-
 @pytest.fixture
 async def shop(tmp_path: Path) -> AsyncIterator[Workshop]:
     channel = f"clear-{uuid.uuid4().hex[:8]}"
@@ -107,7 +90,7 @@ async def shop(tmp_path: Path) -> AsyncIterator[Workshop]:
     )
     shop.supervisor = Supervisor(config)
     task = asyncio.create_task(shop.supervisor.run())
-    speed = asyncio.create_task(publish_speed(shop))
+    speed = asyncio.create_task(publish_ego_speed(shop.supervisor.bus, lambda: shop.speed_kmh))
     try:
         await wait_until(
             lambda: all(r.state is ModuleState.RUNNING for r in shop.supervisor.runners.values()),

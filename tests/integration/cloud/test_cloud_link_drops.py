@@ -185,7 +185,7 @@ async def test_a_socket_closed_before_the_loop_adds_its_reader_is_left_alone(
     opened.close()
     reused, other_peer = socket.socketpair()  # the lowest free number: usually ``number``
     try:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # one loop iteration: the queued registration has run
         assert not loop.remove_reader(number), "a reader was added for a closed socket"
         assert not loop.remove_reader(reused.fileno())
     finally:
